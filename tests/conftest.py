@@ -1,0 +1,7 @@
+"""Fixtures shared by all test layers live in tests/fixtures/ and are registered here."""
+
+pytest_plugins = [
+    "tests.fixtures.etcd",
+    "tests.fixtures.docker",
+    "tests.fixtures.servers",
+]

@@ -1,0 +1,130 @@
+"""The Workflow kind: what a user authors and applies (see DESIGN.md, Workflow file)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from xene.api.durations import Duration
+from xene.api.meta import Resource, StrictModel
+
+ConcurrencyPolicy = Literal["Allow", "Forbid", "Replace"]
+TriggerType = Literal["cron", "webhook"]
+
+
+class StepSpec(StrictModel):
+    """One shell command run inside its task's context."""
+
+    name: str
+    run: str
+    allowFailure: bool = False
+    env: dict[str, str] = Field(default_factory=dict)
+    timeout: Duration | None = None
+
+
+class RetryPolicy(StrictModel):
+    """How often and how soon a failed task is tried again."""
+
+    limit: int = Field(default=0, ge=0, le=20)
+    backoff: Duration = "0s"
+
+
+class ResourceLimits(StrictModel):
+    """Container limits: memory like `512Mi`/`1g`, cpus as a fraction of cores."""
+
+    memory: str | None = None
+    cpus: float | None = Field(default=None, gt=0)
+
+    @field_validator("memory")
+    @classmethod
+    def _memory_has_unit(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_memory(value)
+        return value
+
+
+def parse_memory(text: str) -> int:
+    """Bytes in a memory size such as `512Mi`, `1G`, `64m`; raises ValueError otherwise."""
+    units = {
+        "": 1,
+        "k": 1000,
+        "m": 1000**2,
+        "g": 1000**3,
+        "ki": 1024,
+        "mi": 1024**2,
+        "gi": 1024**3,
+        "b": 1,
+        "kb": 1024,
+        "mb": 1024**2,
+        "gb": 1024**3,
+    }
+    value = text.strip().lower()
+    number = value.rstrip("abcdefghijklmnopqrstuvwxyz")
+    unit = value[len(number) :]
+    if not number or unit not in units:
+        raise ValueError(f"'{text}' is not a memory size: use e.g. 256Mi, 1Gi, 512m")
+    return int(float(number) * units[unit])
+
+
+class TaskSpec(StrictModel):
+    """Steps that share one context (one container, one workspace), plus their dependencies."""
+
+    image: str | None = None
+    steps: list[StepSpec] = Field(min_length=1)
+    dependencies: list[str] = Field(default_factory=list)
+    timeout: Duration | None = None
+    retries: RetryPolicy | None = None
+    env: dict[str, str] = Field(default_factory=dict)
+    workingDir: str | None = None
+    resources: ResourceLimits | None = None
+
+
+class TriggerSpec(StrictModel):
+    """A way to start runs: a cron schedule or a signed webhook."""
+
+    name: str
+    type: TriggerType
+    schedule: str | None = None
+    timezone: str | None = None
+    concurrencyPolicy: ConcurrencyPolicy = "Allow"
+    startingDeadline: Duration | None = None
+    suspend: bool = False
+    secretEnv: str | None = None
+    secretFile: str | None = None
+
+
+class PipelineSpec(StrictModel):
+    """A task DAG with its triggers, executor and agent selector, as written in a Workflow."""
+
+    triggers: list[str] = Field(default_factory=list)
+    executor: str = "docker"
+    agentSelector: dict[str, str] = Field(default_factory=dict)
+    env: dict[str, str] = Field(default_factory=dict)
+    tasks: dict[str, TaskSpec] = Field(min_length=1)
+
+
+class WorkflowSpec(StrictModel):
+    """Triggers and pipelines of one workflow."""
+
+    triggers: list[TriggerSpec] = Field(default_factory=list)
+    pipelines: dict[str, PipelineSpec] = Field(min_length=1)
+
+
+class WorkflowStatus(StrictModel):
+    """What the server derived from the workflow the last time it reconciled it."""
+
+    observedGeneration: int | None = None
+    pipelines: list[str] = Field(default_factory=list)
+    triggers: list[str] = Field(default_factory=list)
+
+
+class Workflow(Resource):
+    """The user-authored object: `xenectl apply -f workflow.yaml`."""
+
+    kind_name = "Workflow"
+    plural = "workflows"
+
+    kind: Literal["Workflow"] = "Workflow"
+    spec: WorkflowSpec
+    status: WorkflowStatus = Field(default_factory=WorkflowStatus)
