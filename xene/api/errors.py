@@ -77,3 +77,9 @@ class Gone(XeneError):
     """A watch asked for a revision etcd has already compacted away; re-list and watch again."""
 
     reason = "Gone"
+
+
+class BadRequest(XeneError):
+    """The request itself is malformed (unparseable body, wrong content)."""
+
+    reason = "BadRequest"

@@ -1,0 +1,1 @@
+"""The agent daemon: connection to the server, trigger controllers, executors."""

@@ -1,0 +1,44 @@
+"""The FastAPI application: health probes, the object routes, auth and error mapping."""
+
+from __future__ import annotations
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from xene import __version__
+from xene.apiserver.http.auth import check_bearer
+from xene.apiserver.http.errors import install_error_handlers
+from xene.apiserver.http.objects import build_router
+from xene.apiserver.services.health import HealthService
+from xene.apiserver.services.objects import ObjectService
+
+
+def create_app(
+    objects: ObjectService,
+    health: HealthService,
+    *,
+    api_token: str = "",
+    max_body_bytes: int = 1 << 20,
+) -> FastAPI:
+    """Assemble the REST API around its services."""
+    app = FastAPI(title="Xene API", version=__version__)
+    install_error_handlers(app)
+
+    @app.get("/healthz", tags=["health"])
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["health"])
+    async def readyz() -> JSONResponse:
+        await health.check_ready()
+        return JSONResponse({"status": "ok"})
+
+    @app.get("/version", tags=["health"])
+    async def version() -> dict[str, str]:
+        return {"version": __version__}
+
+    async def authenticate(request: Request) -> None:
+        check_bearer(request, api_token)
+
+    app.include_router(build_router(objects, max_body_bytes), dependencies=[Depends(authenticate)])
+    return app

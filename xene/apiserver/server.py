@@ -1,0 +1,129 @@
+"""The xene-apiserver process: etcd (embedded or not), REST API, controllers; clean shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+from collections.abc import Iterator
+from contextlib import AsyncExitStack
+
+import uvicorn
+
+from xene.api.errors import Unavailable
+from xene.apiserver.controllers.manager import ControllerManager
+from xene.apiserver.controllers.workflows import WorkflowController
+from xene.apiserver.http.app import create_app
+from xene.apiserver.services.health import HealthService
+from xene.apiserver.services.objects import ObjectService
+from xene.apiserver.settings import ApiServerSettings, split_address
+from xene.store.election import Election
+from xene.store.embedded import EmbeddedEtcd
+from xene.store.etcd import EtcdClient
+from xene.store.objects import ObjectStore
+
+log = logging.getLogger(__name__)
+
+HTTP_GRACE_SECONDS = 5
+
+
+class _EmbeddedUvicorn(uvicorn.Server):
+    """uvicorn without its own signal handling: the ApiServer owns shutdown."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def bind_socket(address: str, what: str) -> socket.socket:
+    """A listening TCP socket, or a clear error when the address is taken."""
+    host, port = split_address(address, 0)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise Unavailable(
+            f"cannot listen for {what} on {address}: {exc.strerror}; "
+            "is another xene-apiserver running? choose another address with a flag"
+        ) from exc
+    sock.listen(512)
+    sock.setblocking(False)
+    return sock
+
+
+class ApiServer:
+    """Owns every part of one apiserver replica and starts and stops them in order."""
+
+    def __init__(self, settings: ApiServerSettings) -> None:
+        self.settings = settings
+        self.ready = asyncio.Event()
+        self.http_port: int | None = None
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Serve until `stop` is set, then shut down every part and return."""
+        settings = self.settings
+        async with AsyncExitStack() as stack:
+            endpoints = list(settings.etcd_endpoints)
+            if settings.embedded:
+                etcd = EmbeddedEtcd(
+                    settings.data_dir,
+                    client_port=settings.embedded_etcd_client_port,
+                    peer_port=settings.embedded_etcd_peer_port,
+                )
+                await etcd.start()
+                stack.push_async_callback(etcd.stop)
+                endpoints = [etcd.endpoint]
+                log.info("embedded etcd serving at %s (data in %s)", etcd.endpoint,
+                         settings.data_dir)
+            client = EtcdClient(endpoints)
+            await client.connect()
+            stack.push_async_callback(client.close)
+            store = ObjectStore(client, prefix=settings.etcd_prefix)
+
+            objects = ObjectService(store)
+            app = create_app(
+                objects,
+                HealthService(store),
+                api_token=settings.api_token.get_secret_value(),
+                max_body_bytes=settings.max_body_bytes,
+            )
+            http_socket = bind_socket(settings.http_address, "HTTP")
+            stack.callback(http_socket.close)
+            self.http_port = http_socket.getsockname()[1]
+            http = _EmbeddedUvicorn(
+                uvicorn.Config(
+                    app,
+                    log_level="warning",
+                    lifespan="off",
+                    timeout_graceful_shutdown=HTTP_GRACE_SECONDS,
+                    access_log=False,
+                )
+            )
+            election = Election(
+                client,
+                f"{settings.etcd_prefix}/leader/controllers",
+                settings.identity,
+                ttl=settings.leader_lease_ttl_seconds,
+            )
+            manager = ControllerManager(store, election, [WorkflowController(store)])
+
+            async with asyncio.TaskGroup() as group:
+                http_task = group.create_task(http.serve(sockets=[http_socket]))
+                controllers_task = group.create_task(manager.run())
+                log.info("xene-apiserver %s serving HTTP on %s", settings.identity,
+                         settings.http_address)
+                self.ready.set()
+                stop_task = group.create_task(stop.wait())
+                await asyncio.wait(
+                    {stop_task, http_task, controllers_task},
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+                log.info("shutting down")
+                stop_task.cancel()
+                controllers_task.cancel()
+                http.should_exit = True
+        log.info("stopped")

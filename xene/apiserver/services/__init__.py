@@ -1,0 +1,1 @@
+"""Services: what transports (HTTP, gRPC) call; the only layer above the store."""

@@ -1,0 +1,59 @@
+"""Every setting of xene-apiserver in one typed object."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+from pydantic import BaseModel, Field, SecretStr, field_validator
+
+
+def split_address(address: str, default_port: int) -> tuple[str, int]:
+    """`host:port` (or `[::1]:port`, or `host`) as a pair."""
+    if address.startswith("["):
+        host, _, rest = address[1:].partition("]")
+        return host, int(rest.lstrip(":") or default_port)
+    host, sep, port = address.rpartition(":")
+    if not sep:
+        return address, default_port
+    return host, int(port)
+
+
+class ApiServerSettings(BaseModel):
+    """Flags, `XENE_*` variables and the config file resolve to this object."""
+
+    http_address: str = "127.0.0.1:8080"
+    grpc_address: str = "127.0.0.1:9090"
+    etcd_endpoints: list[str] = Field(default_factory=list)
+    etcd_prefix: str = "/xene"
+    data_dir: Path = Path("~/.xene").expanduser()
+    embedded_etcd_client_port: int = 2379
+    embedded_etcd_peer_port: int = 2380
+    api_token: SecretStr = SecretStr("")
+    agent_token: SecretStr = SecretStr("")
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+    agent_lease_ttl_seconds: int = Field(default=10, ge=2, le=300)
+    leader_lease_ttl_seconds: int = Field(default=5, ge=2, le=300)
+    max_body_bytes: int = Field(default=1 << 20, ge=1024)
+    identity: str = Field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
+    log_level: str = "info"
+
+    @field_validator("data_dir")
+    @classmethod
+    def _expand(cls, value: Path) -> Path:
+        return value.expanduser()
+
+    @field_validator("http_address", "grpc_address")
+    @classmethod
+    def _has_port(cls, value: str) -> str:
+        host, port = split_address(value, 0)
+        if not host or not 0 < port < 65536:
+            raise ValueError(f"'{value}' is not HOST:PORT")
+        return value
+
+    @property
+    def embedded(self) -> bool:
+        """No etcd endpoints given: run a single-member etcd under the data dir."""
+        return not self.etcd_endpoints
