@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Installs everything the tests need on a fresh Debian machine (etcd, a Docker engine, busybox,
+# the Python packages) and runs lint, type checks, the proto drift check and the whole test suite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+say() { printf '\n== %s\n' "$*"; }
+
+need_apt=()
+command -v /usr/bin/etcd >/dev/null 2>&1 || need_apt+=(etcd-server)
+command -v dockerd >/dev/null 2>&1 || need_apt+=(docker.io)
+[ -x /usr/bin/busybox ] || [ -x /bin/busybox ] || need_apt+=(busybox-static)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  say "installing ${need_apt[*]}"
+  if [ "$(id -u)" -ne 0 ]; then sudo_cmd=sudo; else sudo_cmd=; fi
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends \
+    "${need_apt[@]}" >/dev/null
+fi
+# The Debian package starts an etcd service on 2379 on some systems; tests use their own ports.
+
+say "installing Python packages into .venv"
+if [ ! -x .venv/bin/python ]; then python3 -m venv .venv; fi
+.venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
+.venv/bin/python -m pip install -q -e ".[test]"
+export PATH="$root/.venv/bin:$PATH"
+
+say "starting dockerd"
+eval "$(bash scripts/start-dockerd.sh)"
+export XENE_REQUIRE_DOCKER=1
+bash scripts/build-test-image.sh
+
+say "ruff"
+ruff check xene tests bench
+ruff format --check xene tests bench
+say "mypy"
+mypy xene
+if [ -f scripts/check-proto.sh ]; then
+  say "generated protobuf code matches proto/"
+  bash scripts/check-proto.sh
+fi
+
+say "pytest"
+python -m pytest -q -p no:cacheprovider "$@"

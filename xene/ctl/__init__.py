@@ -1,0 +1,1 @@
+"""xenectl: the command-line client of the Xene API server."""

@@ -1,0 +1,277 @@
+"""The HTTP client of the Xene REST API: objects out as dicts, Status errors as xene.api.errors."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any, Literal, cast
+from urllib.parse import quote
+
+import httpx
+
+from xene.api.errors import (
+    AlreadyExists,
+    Conflict,
+    FieldError,
+    Gone,
+    Invalid,
+    NotFound,
+    TooLarge,
+    Unauthenticated,
+    Unavailable,
+    XeneError,
+)
+from xene.api.meta import API_VERSION
+from xene.ctl.config import CtlSettings
+
+API_PREFIX = "/api/v1"
+DEFAULT_TIMEOUT_SECONDS = 30.0
+CONNECT_TIMEOUT_SECONDS = 5.0
+
+ApplyAction = Literal["created", "configured", "unchanged"]
+WatchEventType = Literal["ADDED", "MODIFIED", "DELETED"]
+
+
+class ServerUnreachable(Unavailable):
+    """No HTTP answer at all: nothing listens, the host is unknown, or the request timed out."""
+
+    def __init__(self, server: str, cause: str) -> None:
+        super().__init__(f"cannot reach the Xene API server at {server} ({cause})")
+        self.server = server
+        self.cause = cause
+
+
+class ServerError(XeneError):
+    """A Status the error hierarchy has no class for (405 MethodNotAllowed, 500...)."""
+
+    def __init__(self, message: str, reason: str, code: int) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.code = code
+
+
+_BY_REASON: dict[str, type[XeneError]] = {
+    cls.reason: cls
+    for cls in (AlreadyExists, Conflict, Gone, NotFound, TooLarge, Unauthenticated, Unavailable)
+}
+_BY_CODE: dict[int, type[XeneError]] = {
+    401: Unauthenticated,
+    404: NotFound,
+    409: Conflict,
+    410: Gone,
+    413: TooLarge,
+    503: Unavailable,
+}
+
+
+def error_from_status(status: Any, code: int) -> XeneError:
+    """The exception a Status body (or any error body) of HTTP `code` stands for."""
+    if not isinstance(status, dict) or status.get("kind") != "Status":
+        text = json.dumps(status) if not isinstance(status, str) else status
+        return ServerError(f"HTTP {code}: {text.strip()[:300]}", f"HTTP{code}", code)
+    message = str(status.get("message") or f"HTTP {code}")
+    reason = str(status.get("reason") or "")
+    code = int(status.get("code") or code)
+    details = status.get("details") if isinstance(status.get("details"), dict) else {}
+    causes = details.get("causes") if isinstance(details.get("causes"), list) else []
+    if reason in ("Invalid", "BadRequest") or code in (400, 422):
+        errors = [
+            FieldError(str(cause.get("field") or ""), str(cause.get("message") or ""))
+            for cause in causes
+            if isinstance(cause, dict)
+        ]
+        return Invalid(errors or [FieldError("", message)], message)
+    cls = _BY_REASON.get(reason) or _BY_CODE.get(code)
+    if cls is None:
+        return ServerError(message, reason or f"HTTP{code}", code)
+    return cls(message)
+
+
+def _error_from_response(response: httpx.Response) -> XeneError:
+    try:
+        body: Any = response.json()
+    except ValueError:
+        body = response.text
+    return error_from_status(body, response.status_code)
+
+
+def _transport_cause(exc: httpx.TransportError) -> str:
+    """A few words saying why no answer came, e.g. `connection refused`."""
+    if isinstance(exc, httpx.TimeoutException):
+        return "timed out"
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return "the connection was closed unexpectedly"
+    inner: BaseException | None = exc
+    while inner is not None:
+        if isinstance(inner, OSError) and inner.strerror:
+            return inner.strerror.lower()
+        inner = inner.__cause__ or inner.__context__
+    return str(exc) or type(exc).__name__
+
+
+@dataclass(frozen=True)
+class ResourceList:
+    """One page of objects of one kind and the revision it was read at."""
+
+    kind: str
+    items: list[dict[str, Any]] = field(default_factory=list)
+    resource_version: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A `List` object, the form `get -o yaml|json` prints."""
+        return {
+            "apiVersion": API_VERSION,
+            "kind": "List",
+            "metadata": {"resourceVersion": self.resource_version or ""},
+            "items": self.items,
+        }
+
+
+@dataclass(frozen=True)
+class WatchEvent:
+    """One change of one object, as streamed by a watch."""
+
+    type: WatchEventType
+    object: dict[str, Any]
+
+
+class XeneClient:
+    """Synchronous client of the REST API (`/api/v1`), one connection pool per instance."""
+
+    def __init__(
+        self,
+        server: str,
+        token: str | None = None,
+        *,
+        timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.server = server.rstrip("/")
+        headers = {"Accept": "application/json", "User-Agent": "xenectl"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        self._timeout = httpx.Timeout(timeout_seconds, connect=CONNECT_TIMEOUT_SECONDS)
+        self._http = httpx.Client(
+            base_url=self.server, headers=headers, timeout=self._timeout, transport=transport
+        )
+
+    @classmethod
+    def from_settings(
+        cls, settings: CtlSettings, *, transport: httpx.BaseTransport | None = None
+    ) -> XeneClient:
+        """A client for the server and token of `settings`."""
+        return cls(settings.server, settings.token_value, transport=transport)
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._http.close()
+
+    def __enter__(self) -> XeneClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def version(self) -> str:
+        """The server's version string."""
+        body = self._request("GET", "/version").json()
+        return str(body.get("version", "unknown")) if isinstance(body, dict) else "unknown"
+
+    def get(self, kind_plural: str, name: str) -> dict[str, Any]:
+        """One object; NotFound when it does not exist."""
+        return cast(dict[str, Any], self._request("GET", _object_path(kind_plural, name)).json())
+
+    def list(self, kind_plural: str, label_selector: str | None = None) -> ResourceList:
+        """All objects of a kind, optionally only those matching `k=v,k2=v2`."""
+        params = {"labelSelector": label_selector} if label_selector else {}
+        body = self._request("GET", _kind_path(kind_plural), params=params).json()
+        metadata = body.get("metadata") or {}
+        return ResourceList(
+            kind=str(body.get("kind", "List")),
+            items=list(body.get("items") or []),
+            resource_version=metadata.get("resourceVersion"),
+        )
+
+    def apply(self, document: dict[str, Any]) -> tuple[ApplyAction, dict[str, Any]]:
+        """Create or update one object: (`created`|`configured`|`unchanged`, stored object)."""
+        body = self._request("POST", f"{API_PREFIX}/apply", json=document).json()
+        action = body.get("action") if isinstance(body, dict) else None
+        if action not in ("created", "configured", "unchanged"):
+            raise ServerError(f"unexpected answer to apply: {str(body)[:300]}", "BadResponse", 200)
+        return cast(ApplyAction, action), dict(body.get("object") or {})
+
+    def delete(self, kind_plural: str, name: str) -> dict[str, Any]:
+        """Delete one object and return it as it was last stored."""
+        return cast(dict[str, Any], self._request("DELETE", _object_path(kind_plural, name)).json())
+
+    def watch(
+        self,
+        kind_plural: str,
+        *,
+        label_selector: str | None = None,
+        resource_version: str | None = None,
+    ) -> Iterator[WatchEvent]:
+        """Changes of a kind as they happen; without a revision the current objects come first.
+
+        Ends when the server closes the stream; raises Gone when the revision was compacted.
+        """
+        params = {"watch": "true"}
+        if label_selector:
+            params["labelSelector"] = label_selector
+        if resource_version:
+            params["resourceVersion"] = resource_version
+        # A watch may stay quiet for a long time: only the connect is bounded.
+        timeout = httpx.Timeout(None, connect=CONNECT_TIMEOUT_SECONDS)
+        try:
+            with self._http.stream(
+                "GET", _kind_path(kind_plural), params=params, timeout=timeout
+            ) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    raise _error_from_response(response)
+                for line in response.iter_lines():
+                    if line.strip():
+                        yield _watch_event(line)
+        except httpx.TransportError as exc:
+            raise ServerUnreachable(self.server, _transport_cause(exc)) from exc
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.TransportError as exc:
+            raise ServerUnreachable(self.server, _transport_cause(exc)) from exc
+        if response.status_code >= 400:
+            raise _error_from_response(response)
+        return response
+
+
+def _watch_event(line: str) -> WatchEvent:
+    try:
+        event = json.loads(line)
+    except ValueError as exc:
+        raise ServerError(f"unreadable watch event: {line[:300]}", "BadResponse", 200) from exc
+    kind = event.get("type") if isinstance(event, dict) else None
+    if kind == "ERROR":
+        status = event.get("object") or {}
+        raise error_from_status(status, int(status.get("code") or 500))
+    if kind not in ("ADDED", "MODIFIED", "DELETED"):
+        raise ServerError(f"unexpected watch event: {line[:300]}", "BadResponse", 200)
+    return WatchEvent(cast(WatchEventType, kind), dict(event.get("object") or {}))
+
+
+def _kind_path(kind_plural: str) -> str:
+    return f"{API_PREFIX}/{quote(kind_plural, safe='')}"
+
+
+def _object_path(kind_plural: str, name: str) -> str:
+    # Quoted, and dot segments refused, so a name can never step into another path of the API.
+    if name in ("", ".", ".."):
+        raise Invalid([FieldError("name", f"'{name}' is not an object name")])
+    return f"{_kind_path(kind_plural)}/{quote(name, safe='')}"
