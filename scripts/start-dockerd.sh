@@ -22,7 +22,18 @@ pidfile="$root/dockerd.pid"
 log="$root/dockerd.log"
 
 answers() {
-  curl --silent --fail --max-time 2 --unix-socket "$1" http://localhost/_ping >/dev/null 2>&1
+  if command -v curl >/dev/null; then
+    curl --silent --fail --max-time 2 --unix-socket "$1" http://localhost/_ping >/dev/null 2>&1
+  else
+    python3 - "$1" >/dev/null 2>&1 <<'PY'
+import socket, sys
+with socket.socket(socket.AF_UNIX) as s:
+    s.settimeout(2)
+    s.connect(sys.argv[1])
+    s.sendall(b"GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n")
+    sys.exit(0 if s.recv(64).split()[1:2] == [b"200"] else 1)
+PY
+  fi
 }
 
 if ((stop)); then

@@ -32,8 +32,9 @@ export XENE_REQUIRE_DOCKER=1
 bash scripts/build-test-image.sh
 
 say "ruff"
-ruff check xene tests bench
-ruff format --check xene tests bench
+lint_paths=(xene tests); [ -d bench ] && lint_paths+=(bench)
+ruff check "${lint_paths[@]}"
+ruff format --check "${lint_paths[@]}"
 say "mypy"
 mypy xene
 if [ -f scripts/check-proto.sh ]; then

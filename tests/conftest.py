@@ -4,4 +4,5 @@ pytest_plugins = [
     "tests.fixtures.etcd",
     "tests.fixtures.docker",
     "tests.fixtures.servers",
+    "tests.fixtures.agents",
 ]

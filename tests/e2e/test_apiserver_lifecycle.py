@@ -41,9 +41,12 @@ def alive(pid: int) -> bool:
 def test_embedded_etcd_keeps_data_across_restarts(tmp_path):
     client_port, peer_port = free_port(), free_port()
     server = make_apiserver(
-        tmp_path, None,
-        "--embedded-etcd-client-port", str(client_port),
-        "--embedded-etcd-peer-port", str(peer_port),
+        tmp_path,
+        None,
+        "--embedded-etcd-client-port",
+        str(client_port),
+        "--embedded-etcd-peer-port",
+        str(peer_port),
     )
     server.start()
     try:
@@ -111,7 +114,9 @@ def test_taken_port_is_a_clear_startup_error(apiserver, etcd_server, tmp_path):
     assert "cannot listen for HTTP" in clash.logs()
 
 
-@pytest.mark.parametrize("flag", [["--http-address", "nonsense"], ["--agent-lease-ttl-seconds", "0"]])
+@pytest.mark.parametrize(
+    "flag", [["--http-address", "nonsense"], ["--agent-lease-ttl-seconds", "0"]]
+)
 def test_bad_flags_exit_1_with_message(tmp_path, flag):
     server = make_apiserver(tmp_path, "127.0.0.1:1", *flag)
     server.start(wait_ready=False)

@@ -29,8 +29,9 @@ def test_apply_creates_then_reports_unchanged_then_configured(client):
     again = client.post("/api/v1/apply", json=hello)
     assert again.status_code == 200
     assert again.json()["action"] == "unchanged"
-    assert again.json()["object"]["metadata"]["resourceVersion"] == (
-        created["metadata"]["resourceVersion"]
+    assert (
+        again.json()["object"]["metadata"]["resourceVersion"]
+        == (created["metadata"]["resourceVersion"])
     )
 
     hello["metadata"]["labels"] = {"team": "infra"}
@@ -85,8 +86,11 @@ def test_derived_pipelines_and_triggers_follow_edits_and_delete(client):
         return step["run"] == "echo v2" and derived["metadata"]["generation"] == 2
 
     eventually(task_updated)
-    eventually(lambda: client.get("/api/v1/workflows/hello").json()["status"].get(
-        "observedGeneration") == 2)
+    eventually(
+        lambda: (
+            client.get("/api/v1/workflows/hello").json()["status"].get("observedGeneration") == 2
+        )
+    )
 
     deleted = client.delete("/api/v1/workflows/hello")
     assert deleted.status_code == 200
@@ -106,38 +110,84 @@ def test_deleted_derived_object_is_restored(client):
 
 BAD_INPUTS = [
     pytest.param(b"kind: Workflow\nmetadata: {name: [unclosed\n", 400, "line", id="malformed-yaml"),
-    pytest.param(b"{\"kind\": \"Workflow\",", 400, "", id="malformed-json"),
+    pytest.param(b'{"kind": "Workflow",', 400, "", id="malformed-json"),
     pytest.param(
         json.dumps(workflow("typed", {"p": {"tasks": {"t": {"image": "x", "steps": "echo"}}}})),
-        422, "spec.pipelines.p.tasks.t.steps", id="wrong-type",
+        422,
+        "spec.pipelines.p.tasks.t.steps",
+        id="wrong-type",
     ),
     pytest.param(
         json.dumps({**workflow("k", {"p": one_task_pipeline()}), "kind": "Gizmo"}),
-        422, "Gizmo", id="unknown-kind",
+        422,
+        "Gizmo",
+        id="unknown-kind",
     ),
     pytest.param(
-        json.dumps(workflow("cyc", {"p": {"tasks": {
-            "a": {"image": "x", "dependencies": ["b"], "steps": [{"name": "s", "run": "true"}]},
-            "b": {"image": "x", "dependencies": ["a"], "steps": [{"name": "s", "run": "true"}]},
-        }}})),
-        422, "cycle", id="cycle",
+        json.dumps(
+            workflow(
+                "cyc",
+                {
+                    "p": {
+                        "tasks": {
+                            "a": {
+                                "image": "x",
+                                "dependencies": ["b"],
+                                "steps": [{"name": "s", "run": "true"}],
+                            },
+                            "b": {
+                                "image": "x",
+                                "dependencies": ["a"],
+                                "steps": [{"name": "s", "run": "true"}],
+                            },
+                        }
+                    }
+                },
+            )
+        ),
+        422,
+        "cycle",
+        id="cycle",
     ),
     pytest.param(
-        json.dumps(workflow("dep", {"p": {"tasks": {
-            "test": {"image": "x", "dependencies": ["chekout"],
-                     "steps": [{"name": "s", "run": "true"}]},
-            "checkout": {"image": "x", "steps": [{"name": "s", "run": "true"}]},
-        }}})),
-        422, "spec.pipelines.p.tasks.test.dependencies[0]", id="unknown-dependency",
+        json.dumps(
+            workflow(
+                "dep",
+                {
+                    "p": {
+                        "tasks": {
+                            "test": {
+                                "image": "x",
+                                "dependencies": ["chekout"],
+                                "steps": [{"name": "s", "run": "true"}],
+                            },
+                            "checkout": {"image": "x", "steps": [{"name": "s", "run": "true"}]},
+                        }
+                    }
+                },
+            )
+        ),
+        422,
+        "spec.pipelines.p.tasks.test.dependencies[0]",
+        id="unknown-dependency",
     ),
     pytest.param(
         json.dumps(workflow("Bad_Name", {"p": one_task_pipeline()})),
-        422, "metadata.name", id="bad-name",
+        422,
+        "metadata.name",
+        id="bad-name",
     ),
     pytest.param(
-        json.dumps(workflow("cron", {"p": one_task_pipeline(triggers=["t"])},
-                            [{"name": "t", "type": "cron", "schedule": "every day"}])),
-        422, "schedule", id="bad-cron",
+        json.dumps(
+            workflow(
+                "cron",
+                {"p": one_task_pipeline(triggers=["t"])},
+                [{"name": "t", "type": "cron", "schedule": "every day"}],
+            )
+        ),
+        422,
+        "schedule",
+        id="bad-cron",
     ),
     pytest.param(b"", 400, "empty", id="empty-body"),
     pytest.param(b"- a\n- b\n", 422, "", id="not-a-mapping"),
@@ -150,7 +200,9 @@ def test_bad_input_is_a_4xx_naming_the_problem_and_writes_nothing(client, body, 
         "/api/v1/apply", content=body, headers={"content-type": "application/json"}
     )
     assert response.status_code in (code, 400, 422) and response.status_code == code, (
-        response.status_code, response.text)
+        response.status_code,
+        response.text,
+    )
     status = response.json()
     assert status["kind"] == "Status"
     assert mentions in json.dumps(status)
@@ -175,7 +227,13 @@ def test_unknown_kind_and_object_are_404_status(client):
 
 
 def test_compare_and_swap_lets_exactly_one_writer_win(client):
-    client.post("/api/v1/apply", json=workflow("cas", {"p": one_task_pipeline()})).raise_for_status()
+    client.post(
+        "/api/v1/apply", json=workflow("cas", {"p": one_task_pipeline()})
+    ).raise_for_status()
+    # The workflow controller writes status once after apply; take the version after that write.
+    eventually(
+        lambda: client.get("/api/v1/workflows/cas").json()["status"].get("observedGeneration") == 1
+    )
     stored = client.get("/api/v1/workflows/cas").json()
     version = stored["metadata"]["resourceVersion"]
     results: list[int] = []
@@ -235,9 +293,10 @@ def test_watch_streams_changes_in_order(client, apiserver):
     ready = threading.Event()
 
     def watch() -> None:
-        with httpx.Client(base_url=apiserver.url, timeout=20) as own, own.stream(
-            "GET", f"/api/v1/workflows?watch=true&resourceVersion={revision}"
-        ) as stream:
+        with (
+            httpx.Client(base_url=apiserver.url, timeout=20) as own,
+            own.stream("GET", f"/api/v1/workflows?watch=true&resourceVersion={revision}") as stream,
+        ):
             ready.set()
             for line in stream.iter_lines():
                 if not line:

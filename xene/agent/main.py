@@ -1,11 +1,89 @@
-"""`xene-agent`: the worker daemon."""
+"""`xene-agent`: flags → settings → AgentDaemon, with SIGTERM/SIGINT for a clean goodbye."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import signal
 import sys
+from pathlib import Path
+
+import click
+
+from xene import __version__
+from xene.agent.daemon import AgentDaemon
+from xene.agent.settings import AgentSettings, agent_environment
+from xene.api.errors import Invalid
+from xene.settings import describe_settings, load_settings
+
+log = logging.getLogger("xene.agent")
 
 
-def main() -> None:
-    """Not built yet: agents arrive with the agents issue."""
-    print("xene-agent is not built yet; it arrives with agent support.", file=sys.stderr)
-    sys.exit(1)
+def configure_logging(level: str) -> None:
+    """Plain, timestamped log lines on stderr."""
+    logging.basicConfig(
+        level=level.upper(),
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+async def serve(settings: AgentSettings) -> None:
+    """Run the agent until SIGTERM or SIGINT."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    await AgentDaemon(settings).run(stop)
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(path_type=Path),
+    envvar="XENE_AGENT_CONFIG",
+    help="YAML file of settings [~/.xene/agent.yaml].",
+)
+@click.option(
+    "--server",
+    help="HOST:PORT of the apiserver's gRPC port [127.0.0.1:9090]; "
+    "comma-separate several replicas to fail over between them.",
+)
+@click.option("--name", help="Name of this agent [the host name].")
+@click.option("--labels", help="Labels matched by agentSelector: k=v,k2=v2.")
+@click.option("--capacity", type=int, help="How many pipelines this agent accepts [10].")
+@click.option("--token", help="Token the apiserver expects from agents (--agent-token).")
+@click.option("--parallelism", type=int, help="Tasks run at once inside runs [CPU count].")
+@click.option("--executors", help="Comma-separated executors offered [docker,process].")
+@click.option(
+    "--tls-ca",
+    type=click.Path(path_type=Path),
+    help="CA certificate to verify the apiserver's TLS certificate with.",
+)
+@click.option("--data-dir", type=click.Path(path_type=Path), help="State directory.")
+@click.option("--log-level", help="debug, info, warning, error [info].")
+@click.version_option(__version__, prog_name="xene-agent")
+def main(config_file: Path | None, executors: str | None, **flags: object) -> None:
+    """Run a Xene agent: connect to the apiserver and run the pipelines it assigns.
+
+    Every flag can also come from an XENE_AGENT_<FLAG> variable (XENE_AGENT_TOKEN, ...).
+    """
+    if executors:
+        flags["executors"] = [e.strip() for e in executors.split(",") if e.strip()]
+    if config_file is None:
+        default = Path("~/.xene/agent.yaml").expanduser()
+        config_file = default if default.exists() else None
+    try:
+        settings = load_settings(AgentSettings, flags, config_file, environ=agent_environment())
+    except Invalid as exc:
+        for problem in exc.errors:
+            click.echo(f"error: {problem}", err=True)
+        sys.exit(1)
+    configure_logging(settings.log_level)
+    log.info("xene-agent %s starting with:\n%s", __version__, describe_settings(settings))
+    asyncio.run(serve(settings))
+
+
+if __name__ == "__main__":
+    main()

@@ -55,6 +55,7 @@ class PipelineStatus(StrictModel):
     reason: str | None = None
     message: str | None = None
     agentPhase: AgentPipelinePhase | None = None
+    agentMessage: str | None = None
     scheduledAt: datetime | None = None
     observedGeneration: int | None = None
     lastRun: int | None = None

@@ -18,6 +18,7 @@ class StepSpec(StrictModel):
 
     name: str
     run: str
+    description: str | None = None
     allowFailure: bool = False
     env: dict[str, str] = Field(default_factory=dict)
     timeout: Duration | None = None
@@ -62,14 +63,22 @@ def parse_memory(text: str) -> int:
     value = text.strip().lower()
     number = value.rstrip("abcdefghijklmnopqrstuvwxyz")
     unit = value[len(number) :]
+    problem = f"'{text}' is not a memory size: use e.g. 256Mi, 1Gi, 512m"
     if not number or unit not in units:
-        raise ValueError(f"'{text}' is not a memory size: use e.g. 256Mi, 1Gi, 512m")
-    return int(float(number) * units[unit])
+        raise ValueError(problem)
+    try:
+        size = int(float(number) * units[unit])
+    except (ValueError, OverflowError):  # `1.2.3`, `inf`, `1e999`
+        raise ValueError(problem) from None
+    if size < 0:
+        raise ValueError(problem)
+    return size
 
 
 class TaskSpec(StrictModel):
     """Steps that share one context (one container, one workspace), plus their dependencies."""
 
+    description: str | None = None
     image: str | None = None
     steps: list[StepSpec] = Field(min_length=1)
     dependencies: list[str] = Field(default_factory=list)
@@ -85,6 +94,7 @@ class TriggerSpec(StrictModel):
 
     name: str
     type: TriggerType
+    description: str | None = None
     schedule: str | None = None
     timezone: str | None = None
     concurrencyPolicy: ConcurrencyPolicy = "Allow"
@@ -97,6 +107,7 @@ class TriggerSpec(StrictModel):
 class PipelineSpec(StrictModel):
     """A task DAG with its triggers, executor and agent selector, as written in a Workflow."""
 
+    description: str | None = None
     triggers: list[str] = Field(default_factory=list)
     executor: str = "docker"
     agentSelector: dict[str, str] = Field(default_factory=dict)

@@ -38,8 +38,13 @@ async def serve(settings: ApiServerSettings) -> None:
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--config", "config_file", type=click.Path(path_type=Path), envvar="XENE_CONFIG",
-              help="YAML file of settings (keys as the flags, with _ or -).")
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(path_type=Path),
+    envvar="XENE_CONFIG",
+    help="YAML file of settings (keys as the flags, with _ or -).",
+)
 @click.option("--http-address", help="HOST:PORT of the REST API [127.0.0.1:8080].")
 @click.option("--grpc-address", help="HOST:PORT of the agent gRPC service [127.0.0.1:9090].")
 @click.option("--etcd-endpoints", help="Comma-separated etcd endpoints; none = embedded etcd.")
@@ -49,6 +54,11 @@ async def serve(settings: ApiServerSettings) -> None:
 @click.option("--embedded-etcd-peer-port", type=int, help="Embedded etcd peer port [2380].")
 @click.option("--api-token", help="Require this bearer token on the REST API.")
 @click.option("--agent-token", help="Require this token from agents.")
+@click.option(
+    "--agent-tokens-file",
+    type=click.Path(path_type=Path),
+    help="YAML mapping of agent name to its own token.",
+)
 @click.option("--tls-cert-file", type=click.Path(path_type=Path), help="TLS cert for gRPC.")
 @click.option("--tls-key-file", type=click.Path(path_type=Path), help="TLS key for gRPC.")
 @click.option("--agent-lease-ttl-seconds", type=int, help="Agent liveness lease TTL [10].")
@@ -74,8 +84,8 @@ def main(config_file: Path | None, etcd_endpoints: str | None, **flags: object) 
     try:
         asyncio.run(serve(settings))
     except* XeneError as group:
-        for exc in group.exceptions:
-            log.error("%s", exc)
+        for failure in group.exceptions:
+            log.error("%s", failure)
         sys.exit(1)
 
 

@@ -12,13 +12,19 @@ from contextlib import AsyncExitStack
 import uvicorn
 
 from xene.api.errors import Unavailable
+from xene.apiserver.controllers.agents import AgentController
+from xene.apiserver.controllers.base import Controller
 from xene.apiserver.controllers.manager import ControllerManager
+from xene.apiserver.controllers.scheduler import SchedulerController
 from xene.apiserver.controllers.workflows import WorkflowController
+from xene.apiserver.grpc.agents import AgentServicer
+from xene.apiserver.grpc.server import create_agent_server
 from xene.apiserver.http.app import create_app
+from xene.apiserver.services.agents import AgentService, load_agent_tokens
+from xene.apiserver.services.cluster_view import ClusterView
 from xene.apiserver.services.health import HealthService
 from xene.apiserver.services.objects import ObjectService
 from xene.apiserver.settings import ApiServerSettings, split_address
-from xene.store.election import Election
 from xene.store.embedded import EmbeddedEtcd
 from xene.store.etcd import EtcdClient
 from xene.store.objects import ObjectStore
@@ -26,6 +32,7 @@ from xene.store.objects import ObjectStore
 log = logging.getLogger(__name__)
 
 HTTP_GRACE_SECONDS = 5
+GRPC_GRACE_SECONDS = 1
 
 
 class _EmbeddedUvicorn(uvicorn.Server):
@@ -62,6 +69,7 @@ class ApiServer:
         self.settings = settings
         self.ready = asyncio.Event()
         self.http_port: int | None = None
+        self.grpc_port: int | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
         """Serve until `stop` is set, then shut down every part and return."""
@@ -77,8 +85,9 @@ class ApiServer:
                 await etcd.start()
                 stack.push_async_callback(etcd.stop)
                 endpoints = [etcd.endpoint]
-                log.info("embedded etcd serving at %s (data in %s)", etcd.endpoint,
-                         settings.data_dir)
+                log.info(
+                    "embedded etcd serving at %s (data in %s)", etcd.endpoint, settings.data_dir
+                )
             client = EtcdClient(endpoints)
             await client.connect()
             stack.push_async_callback(client.close)
@@ -103,19 +112,48 @@ class ApiServer:
                     access_log=False,
                 )
             )
-            election = Election(
-                client,
-                f"{settings.etcd_prefix}/leader/controllers",
-                settings.identity,
-                ttl=settings.leader_lease_ttl_seconds,
+            view = ClusterView(store)
+            agents = AgentService(
+                store,
+                view,
+                identity=settings.identity,
+                lease_ttl_seconds=settings.agent_lease_ttl_seconds,
+                token=settings.agent_token.get_secret_value(),
+                tokens=load_agent_tokens(settings.agent_tokens_file),
             )
-            manager = ControllerManager(store, election, [WorkflowController(store)])
+            if not agents.requires_token:
+                log.warning("agents are not authenticated: start with --agent-token to require one")
+            grpc_server, self.grpc_port = create_agent_server(
+                AgentServicer(agents),
+                settings.grpc_address,
+                tls_cert_file=settings.tls_cert_file,
+                tls_key_file=settings.tls_key_file,
+            )
+            stack.push_async_callback(grpc_server.stop, None)
+            election = store.election(
+                "controllers", settings.identity, ttl=settings.leader_lease_ttl_seconds
+            )
+            controllers: list[Controller] = [
+                WorkflowController(store),
+                SchedulerController(store, view),
+                AgentController(store, view),
+            ]
+            manager = ControllerManager(store, election, controllers)
 
             async with asyncio.TaskGroup() as group:
                 http_task = group.create_task(http.serve(sockets=[http_socket]))
+                view_task = group.create_task(view.run())
+                agents_task = group.create_task(agents.run())
+                await grpc_server.start()
+                log.info(
+                    "serving agents (gRPC%s) on %s",
+                    " with TLS" if settings.tls_cert_file else "",
+                    settings.grpc_address,
+                )
                 controllers_task = group.create_task(manager.run())
-                log.info("xene-apiserver %s serving HTTP on %s", settings.identity,
-                         settings.http_address)
+                log.info(
+                    "xene-apiserver %s serving HTTP on %s", settings.identity, settings.http_address
+                )
                 self.ready.set()
                 stop_task = group.create_task(stop.wait())
                 await asyncio.wait(
@@ -126,4 +164,9 @@ class ApiServer:
                 stop_task.cancel()
                 controllers_task.cancel()
                 http.should_exit = True
+                # Agents reconnect to another replica (or to this one restarted) within their
+                # lease TTL; their leases are left to run, so they stay Ready meanwhile.
+                await grpc_server.stop(GRPC_GRACE_SECONDS)
+                view_task.cancel()
+                agents_task.cancel()
         log.info("stopped")

@@ -32,6 +32,7 @@ class ApiServerSettings(BaseModel):
     embedded_etcd_peer_port: int = 2380
     api_token: SecretStr = SecretStr("")
     agent_token: SecretStr = SecretStr("")
+    agent_tokens_file: Path | None = None
     tls_cert_file: Path | None = None
     tls_key_file: Path | None = None
     agent_lease_ttl_seconds: int = Field(default=10, ge=2, le=300)

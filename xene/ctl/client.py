@@ -13,6 +13,7 @@ import httpx
 
 from xene.api.errors import (
     AlreadyExists,
+    BadRequest,
     Conflict,
     FieldError,
     Gone,
@@ -44,7 +45,7 @@ class ServerUnreachable(Unavailable):
 
 
 class ServerError(XeneError):
-    """A Status the error hierarchy has no class for (405 MethodNotAllowed, 500...)."""
+    """A Status with no class of its own (405 MethodNotAllowed, 500), or an unreadable answer."""
 
     def __init__(self, message: str, reason: str, code: int) -> None:
         super().__init__(message)
@@ -54,9 +55,19 @@ class ServerError(XeneError):
 
 _BY_REASON: dict[str, type[XeneError]] = {
     cls.reason: cls
-    for cls in (AlreadyExists, Conflict, Gone, NotFound, TooLarge, Unauthenticated, Unavailable)
+    for cls in (
+        AlreadyExists,
+        BadRequest,
+        Conflict,
+        Gone,
+        NotFound,
+        TooLarge,
+        Unauthenticated,
+        Unavailable,
+    )
 }
 _BY_CODE: dict[int, type[XeneError]] = {
+    400: BadRequest,
     401: Unauthenticated,
     404: NotFound,
     409: Conflict,
@@ -74,9 +85,11 @@ def error_from_status(status: Any, code: int) -> XeneError:
     message = str(status.get("message") or f"HTTP {code}")
     reason = str(status.get("reason") or "")
     code = int(status.get("code") or code)
-    details = status.get("details") if isinstance(status.get("details"), dict) else {}
-    causes = details.get("causes") if isinstance(details.get("causes"), list) else []
-    if reason in ("Invalid", "BadRequest") or code in (400, 422):
+    details = status.get("details")
+    causes = details.get("causes") if isinstance(details, dict) else None
+    if not isinstance(causes, list):
+        causes = []
+    if reason == "Invalid" or (code == 422 and reason not in _BY_REASON):
         errors = [
             FieldError(str(cause.get("field") or ""), str(cause.get("message") or ""))
             for cause in causes

@@ -99,7 +99,8 @@ def read_config_file(path: Path) -> dict[str, Any]:
     except FileNotFoundError:
         return {}
     except OSError as exc:
-        raise Invalid([FieldError(str(path), f"cannot read the config file: {exc.strerror}")]) from exc
+        problem = FieldError(str(path), f"cannot read the config file: {exc.strerror}")
+        raise Invalid([problem]) from exc
     try:
         loaded = yaml.safe_load(text)
     except yaml.YAMLError as exc:

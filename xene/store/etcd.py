@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
@@ -40,6 +40,12 @@ _CHANNEL_OPTIONS: dict[str, Any] = {
     "grpc.max_receive_message_length": 64 * 1024 * 1024,
     "grpc.max_send_message_length": 16 * 1024 * 1024,
 }
+
+# Longer than the largest reconnect backoff, so a call retried with wait_for_ready sees the
+# channel's next connection attempt.
+_RECONNECT_GRACE = 1.5
+
+_CallOptions = dict[str, Any]
 
 _CONNECTION_CODES = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED}
 
@@ -210,7 +216,7 @@ class Endpoint:
 
 
 def parse_endpoints(endpoints: str | Sequence[str]) -> list[Endpoint]:
-    """Endpoints from `http://host:port`, `host:port` or `host` items, or one comma-separated string."""
+    """Endpoints from `http://host:port`, `host:port` or `host` items, or a comma-joined string."""
     items = endpoints.split(",") if isinstance(endpoints, str) else list(endpoints)
     parsed: list[Endpoint] = []
     errors: list[FieldError] = []
@@ -301,7 +307,7 @@ def _never_sent(error: grpc.aio.AioRpcError) -> bool:
 class Backoff:
     """Jittered exponential delays for retry loops."""
 
-    def __init__(self, initial: float = 0.1, maximum: float = 2.0) -> None:
+    def __init__(self, initial: float = 0.1, maximum: float = 1.0) -> None:
         self.initial = initial
         self.maximum = maximum
         self._next = initial
@@ -317,44 +323,71 @@ class Backoff:
         return delay * random.uniform(0.5, 1.0)
 
 
-class _Member:
-    """One endpoint and its lazily opened channel with the stubs Xene uses."""
+@dataclass(frozen=True, slots=True)
+class _Stubs:
+    """The gRPC stubs of one open channel, and the auth metadata every call carries."""
 
-    def __init__(self, endpoint: Endpoint, username: str | None, password: str | None) -> None:
+    endpoint: Endpoint
+    channel: Any
+    kv: Any
+    lease: Any
+    maintenance: Any
+    watch: Any
+    metadata: Any
+
+
+class _Member:
+    """One endpoint and its lazily opened channel."""
+
+    def __init__(
+        self, endpoint: Endpoint, timeout: float, username: str | None, password: str | None
+    ) -> None:
         self.endpoint = endpoint
+        self._timeout = timeout
         self._username = username
         self._password = password
         self._client: aetcd.Client | None = None
+        self._stubs: _Stubs | None = None
         self._lock = asyncio.Lock()
 
-    async def client(self, timeout: float) -> aetcd.Client:
-        if self._client is not None:
-            return self._client
+    async def stubs(self) -> _Stubs:
+        if self._stubs is not None:
+            return self._stubs
         async with self._lock:
-            if self._client is None:
+            if self._stubs is None:
                 client = aetcd.Client(
                     host=self.endpoint.host,
                     port=self.endpoint.port,
                     username=self._username,
                     password=self._password,
-                    timeout=timeout,
+                    timeout=self._timeout,
                     options=dict(_CHANNEL_OPTIONS),
                 )
                 # Without credentials connect() only builds the channel; with them it calls
                 # Authenticate, whose failures come back as aetcd's own exceptions.
                 try:
                     await client.connect()
-                except aetcd.exceptions.ClientError as exc:
+                except aetcd.ClientError as exc:
                     await client.close()
-                    cause = exc.__cause__
-                    if isinstance(cause, grpc.aio.AioRpcError):
-                        raise cause from None
-                    raise Unavailable(f"etcd at {self.endpoint} refused the session: {exc}") from exc
+                    raise Unavailable(
+                        f"etcd at {self.endpoint} did not open a session: {exc}"
+                    ) from exc
                 self._client = client
-        return self._client
+                self._stubs = _Stubs(
+                    endpoint=self.endpoint,
+                    channel=client.channel,
+                    kv=client.kvstub,
+                    lease=client.leasestub,
+                    maintenance=client.maintenancestub,
+                    # aetcd keeps its watch stub inside its shared watcher; Xene runs one
+                    # stream per watch so each can be resumed on its own.
+                    watch=rpc.WatchStub(client.channel),
+                    metadata=client.metadata,
+                )
+        return self._stubs
 
     async def close(self) -> None:
-        client, self._client = self._client, None
+        client, self._client, self._stubs = self._client, None, None
         if client is not None:
             await client.close()
 
@@ -372,7 +405,7 @@ class EtcdClient:
     ) -> None:
         self.endpoints: list[Endpoint] = parse_endpoints(endpoints)
         self.timeout = timeout
-        self._members = [_Member(e, username, password) for e in self.endpoints]
+        self._members = [_Member(e, timeout, username, password) for e in self.endpoints]
         self._preferred = 0
         self._closed = False
 
@@ -384,6 +417,13 @@ class EtcdClient:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
+
+    async def connect(self) -> None:
+        """Check that some endpoint answers; raises Unavailable naming the endpoints if none does.
+
+        Not required before other calls: channels open lazily and reconnect by themselves.
+        """
+        await self.status()
 
     async def close(self) -> None:
         """Close every channel; calls in flight fail."""
@@ -432,7 +472,7 @@ class EtcdClient:
 
     async def _call(
         self,
-        operation: Callable[[aetcd.Client, float], Awaitable[R]],
+        operation: Callable[[_Stubs, _CallOptions], Awaitable[R]],
         *,
         idempotent: bool,
     ) -> R:
@@ -441,18 +481,39 @@ class EtcdClient:
             raise Unavailable("the etcd client is closed")
         failures: list[tuple[Endpoint, grpc.aio.AioRpcError]] = []
         for member in self._order():
+            stubs = await member.stubs()
             try:
-                client = await member.client(self.timeout)
-                return await operation(client, self.timeout)
+                return await operation(stubs, self._options(stubs, reconnect=False))
             except grpc.aio.AioRpcError as error:
                 if not _is_connection_error(error):
                     raise self._translate(member.endpoint, error) from error
-                failures.append((member.endpoint, error))
-                self._demote(member)
-                # A write whose fate is unknown must not be sent twice: report it instead.
-                if not (idempotent or _never_sent(error)):
-                    break
+                first_error = error
+            unsent = _never_sent(first_error)
+            if unsent:
+                # The channel may sit between two reconnect attempts (etcd just came back):
+                # wait briefly for it rather than fail a call that would now succeed.
+                try:
+                    return await operation(stubs, self._options(stubs, reconnect=True))
+                except grpc.aio.AioRpcError as error:
+                    if not _is_connection_error(error):
+                        raise self._translate(member.endpoint, error) from error
+                    unsent = stubs.channel.get_state() != grpc.ChannelConnectivity.READY
+            failures.append((member.endpoint, first_error))
+            self._demote(member)
+            # A write whose fate is unknown must not be sent twice: report it instead.
+            if not (idempotent or unsent):
+                unknown = self._unreachable(failures).message
+                raise Unavailable(f"{unknown} (the write may or may not have been applied)")
         raise self._unreachable(failures)
+
+    def _options(self, stubs: _Stubs, *, reconnect: bool) -> _CallOptions:
+        if reconnect:
+            return {
+                "timeout": min(self.timeout, _RECONNECT_GRACE),
+                "metadata": stubs.metadata,
+                "wait_for_ready": True,
+            }
+        return {"timeout": self.timeout, "metadata": stubs.metadata, "wait_for_ready": False}
 
     # -- key-value ------------------------------------------------------------------------
 
@@ -460,8 +521,8 @@ class EtcdClient:
         """The key with its revisions, or None when it does not exist."""
         request = rpc.RangeRequest(key=to_bytes(key))
 
-        async def run(client: aetcd.Client, timeout: float) -> KeyValue | None:
-            response = await client.kvstub.Range(request, timeout=timeout, metadata=client.metadata)
+        async def run(stubs: _Stubs, options: _CallOptions) -> KeyValue | None:
+            response = await stubs.kv.Range(request, **options)
             return _kv(response.kvs[0]) if response.kvs else None
 
         return await self._call(run, idempotent=True)
@@ -470,18 +531,29 @@ class EtcdClient:
         self, prefix: str | bytes, *, keys_only: bool = False, revision: int = 0
     ) -> RangeResult:
         """Every key starting with `prefix`, sorted by key, with the revision of the read."""
-        start = to_bytes(prefix)
+        return await self.range(prefix, prefix=True, keys_only=keys_only, revision=revision)
+
+    async def range(
+        self,
+        key: str | bytes,
+        *,
+        prefix: bool = False,
+        keys_only: bool = False,
+        revision: int = 0,
+    ) -> RangeResult:
+        """The key (or every key under it with `prefix`) with the revision of the read."""
+        start = to_bytes(key)
         request = rpc.RangeRequest(
             key=start,
-            range_end=prefix_range_end(start),
+            range_end=prefix_range_end(start) if prefix else b"",
             keys_only=keys_only,
             revision=revision,
             sort_order=rpc.RangeRequest.ASCEND,
             sort_target=rpc.RangeRequest.KEY,
         )
 
-        async def run(client: aetcd.Client, timeout: float) -> RangeResult:
-            response = await client.kvstub.Range(request, timeout=timeout, metadata=client.metadata)
+        async def run(stubs: _Stubs, options: _CallOptions) -> RangeResult:
+            response = await stubs.kv.Range(request, **options)
             return RangeResult([_kv(kv) for kv in response.kvs], response.header.revision)
 
         return await self._call(run, idempotent=True)
@@ -495,10 +567,12 @@ class EtcdClient:
         prev_kv: bool = False,
     ) -> PutResult:
         """Write a key, attached to `lease` when non-zero."""
-        request = rpc.PutRequest(key=to_bytes(key), value=to_bytes(value), lease=lease, prev_kv=prev_kv)
+        request = rpc.PutRequest(
+            key=to_bytes(key), value=to_bytes(value), lease=lease, prev_kv=prev_kv
+        )
 
-        async def run(client: aetcd.Client, timeout: float) -> PutResult:
-            response = await client.kvstub.Put(request, timeout=timeout, metadata=client.metadata)
+        async def run(stubs: _Stubs, options: _CallOptions) -> PutResult:
+            response = await stubs.kv.Put(request, **options)
             prev = _kv(response.prev_kv) if prev_kv and response.HasField("prev_kv") else None
             return PutResult(response.header.revision, prev)
 
@@ -510,10 +584,8 @@ class EtcdClient:
         """Delete a key, or every key under it with `prefix`."""
         request = _delete_request(Delete(key, prefix=prefix, prev_kv=prev_kv))
 
-        async def run(client: aetcd.Client, timeout: float) -> DeleteResult:
-            response = await client.kvstub.DeleteRange(
-                request, timeout=timeout, metadata=client.metadata
-            )
+        async def run(stubs: _Stubs, options: _CallOptions) -> DeleteResult:
+            response = await stubs.kv.DeleteRange(request, **options)
             return DeleteResult(
                 response.header.revision, response.deleted, [_kv(kv) for kv in response.prev_kvs]
             )
@@ -533,8 +605,8 @@ class EtcdClient:
             failure=[_op_message(op) for op in failure],
         )
 
-        async def run(client: aetcd.Client, timeout: float) -> TxnResult:
-            response = await client.kvstub.Txn(request, timeout=timeout, metadata=client.metadata)
+        async def run(stubs: _Stubs, options: _CallOptions) -> TxnResult:
+            response = await stubs.kv.Txn(request, **options)
             revision = response.header.revision
             return TxnResult(
                 response.succeeded,
@@ -550,8 +622,8 @@ class EtcdClient:
         """Drop history older than `revision`; watches from before it then fail with Gone."""
         request = rpc.CompactionRequest(revision=revision, physical=physical)
 
-        async def run(client: aetcd.Client, timeout: float) -> None:
-            await client.kvstub.Compact(request, timeout=timeout, metadata=client.metadata)
+        async def run(stubs: _Stubs, options: _CallOptions) -> None:
+            await stubs.kv.Compact(request, **options)
 
         await self._call(run, idempotent=True)
 
@@ -563,10 +635,8 @@ class EtcdClient:
             raise Invalid([FieldError("ttl", f"a lease TTL must be at least 1 second (got {ttl})")])
         request = rpc.LeaseGrantRequest(TTL=ttl)
 
-        async def run(client: aetcd.Client, timeout: float) -> LeaseGrant:
-            response = await client.leasestub.LeaseGrant(
-                request, timeout=timeout, metadata=client.metadata
-            )
+        async def run(stubs: _Stubs, options: _CallOptions) -> LeaseGrant:
+            response = await stubs.lease.LeaseGrant(request, **options)
             if response.error:
                 raise XeneError(f"etcd refused a lease: {response.error}")
             return LeaseGrant(response.ID, response.TTL)
@@ -577,8 +647,8 @@ class EtcdClient:
     async def lease_keepalive(self, lease_id: int) -> int:
         """Refresh a lease once; the TTL it now has, 0 when it has already expired."""
 
-        async def run(client: aetcd.Client, timeout: float) -> int:
-            call = client.leasestub.LeaseKeepAlive(timeout=timeout, metadata=client.metadata)
+        async def run(stubs: _Stubs, options: _CallOptions) -> int:
+            call = stubs.lease.LeaseKeepAlive(**options)
             try:
                 await call.write(rpc.LeaseKeepAliveRequest(ID=lease_id))
                 response = await call.read()
@@ -594,8 +664,8 @@ class EtcdClient:
         """Revoke a lease, deleting its keys; a lease already gone is not an error."""
         request = rpc.LeaseRevokeRequest(ID=lease_id)
 
-        async def run(client: aetcd.Client, timeout: float) -> None:
-            await client.leasestub.LeaseRevoke(request, timeout=timeout, metadata=client.metadata)
+        async def run(stubs: _Stubs, options: _CallOptions) -> None:
+            await stubs.lease.LeaseRevoke(request, **options)
 
         try:
             await self._call(run, idempotent=True)
@@ -606,10 +676,8 @@ class EtcdClient:
         """Seconds left on a lease, -1 when it does not exist (expired or revoked)."""
         request = rpc.LeaseTimeToLiveRequest(ID=lease_id)
 
-        async def run(client: aetcd.Client, timeout: float) -> int:
-            response = await client.leasestub.LeaseTimeToLive(
-                request, timeout=timeout, metadata=client.metadata
-            )
+        async def run(stubs: _Stubs, options: _CallOptions) -> int:
+            response = await stubs.lease.LeaseTimeToLive(request, **options)
             return int(response.TTL)
 
         return await self._call(run, idempotent=True)
@@ -620,12 +688,10 @@ class EtcdClient:
         """Version, leader and revision as reported by the first member that answers."""
         request = rpc.StatusRequest()
 
-        async def run(client: aetcd.Client, timeout: float) -> EtcdStatus:
-            response = await client.maintenancestub.Status(
-                request, timeout=timeout, metadata=client.metadata
-            )
+        async def run(stubs: _Stubs, options: _CallOptions) -> EtcdStatus:
+            response = await stubs.maintenance.Status(request, **options)
             return EtcdStatus(
-                endpoint=f"{client._host}:{client._port}",
+                endpoint=str(stubs.endpoint),
                 version=response.version,
                 db_size=response.dbSize,
                 leader=response.leader,
@@ -645,7 +711,7 @@ class EtcdClient:
         *,
         start_revision: int | None = None,
         prev_kv: bool = False,
-    ) -> AsyncIterator[KeyEvent]:
+    ) -> AsyncGenerator[KeyEvent, None]:
         """Every change under `prefix` from `start_revision` on (inclusive); see `watch`."""
         return self.watch(prefix, prefix=True, start_revision=start_revision, prev_kv=prev_kv)
 
@@ -656,7 +722,7 @@ class EtcdClient:
         prefix: bool = False,
         start_revision: int | None = None,
         prev_kv: bool = False,
-    ) -> AsyncIterator[KeyEvent]:
+    ) -> AsyncGenerator[KeyEvent, None]:
         """Changes of a key (or prefix) from `start_revision` on (inclusive; None: from now).
 
         Survives lost connections and etcd restarts: the stream is re-created from the revision
@@ -674,8 +740,8 @@ class EtcdClient:
             member = self._order()[0]
             call = None
             try:
-                client = await member.client(self.timeout)
-                call = client.watchstub.Watch(metadata=client.metadata)
+                stubs = await member.stubs()
+                call = stubs.watch.Watch(metadata=stubs.metadata)
                 create = rpc.WatchCreateRequest(
                     key=start,
                     range_end=range_end,

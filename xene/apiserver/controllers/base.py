@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -17,12 +17,22 @@ class WatchSource:
     keys_of: Callable[[Resource], Iterable[str]]
 
 
+class KeySource(Protocol):
+    """Keys from somewhere other than a watched kind (an in-memory view, raw etcd keys)."""
+
+    async def feed(self, enqueue: Callable[[str], None]) -> None:
+        """Call `enqueue(key)` for each key to reconcile, until cancelled."""
+        ...
+
+
 class Controller(Protocol):
     """Level-triggered: `reconcile(key)` reads desired and observed state and converges."""
 
     name: str
-    sources: list[WatchSource]
     resync_seconds: float
+
+    @property
+    def sources(self) -> Sequence[WatchSource | KeySource]: ...
 
     async def reconcile(self, key: str) -> None: ...
 

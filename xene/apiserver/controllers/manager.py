@@ -35,8 +35,10 @@ class ControllerManager:
             while True:
                 await self.election.campaign()
                 self.is_leader = True
-                log.info("elected leader; starting controllers: %s",
-                         ", ".join(c.name for c in self.controllers))
+                log.info(
+                    "elected leader; starting controllers: %s",
+                    ", ".join(c.name for c in self.controllers),
+                )
                 try:
                     async with asyncio.TaskGroup() as group:
                         for controller in self.controllers:

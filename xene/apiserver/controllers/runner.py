@@ -69,7 +69,10 @@ class ControllerRunner:
         try:
             async with asyncio.TaskGroup() as group:
                 for source in self.controller.sources:
-                    group.create_task(self._feed(source))
+                    if isinstance(source, WatchSource):
+                        group.create_task(self._feed(source))
+                    else:
+                        group.create_task(source.feed(self.queue.add))
                 for _ in range(self._workers):
                     group.create_task(self._work())
                 group.create_task(self._resync())
@@ -91,8 +94,11 @@ class ControllerRunner:
                     for key in source.keys_of(event.object):
                         self.queue.add(key)
             except Gone:
-                log.info("%s: watch of %s expired; listing again", self.controller.name,
-                         source.kind.plural)
+                log.info(
+                    "%s: watch of %s expired; listing again",
+                    self.controller.name,
+                    source.kind.plural,
+                )
             except Unavailable as exc:
                 log.warning("%s: %s; retrying in %.1fs", self.controller.name, exc, delay)
                 await asyncio.sleep(delay)
@@ -103,11 +109,14 @@ class ControllerRunner:
         while True:
             await asyncio.sleep(self.controller.resync_seconds)
             for source in self.controller.sources:
+                if not isinstance(source, WatchSource):
+                    continue
                 try:
                     items, _ = await self.store.list(source.kind)
                 except XeneError as exc:
-                    log.warning("%s: resync of %s failed: %s", self.controller.name,
-                                source.kind.plural, exc)
+                    log.warning(
+                        "%s: resync of %s failed: %s", self.controller.name, source.kind.plural, exc
+                    )
                     continue
                 for item in items:
                     for key in source.keys_of(item):
@@ -126,9 +135,16 @@ class ControllerRunner:
                 self._failures[key] = failures
                 delay = min(self._max_backoff, 0.1 * 2**failures) * (0.5 + random.random() / 2)
                 level = logging.WARNING if isinstance(exc, XeneError) else logging.ERROR
-                log.log(level, "%s: reconcile %r failed (attempt %d), retrying in %.1fs: %s",
-                        self.controller.name, key, failures, delay, exc,
-                        exc_info=not isinstance(exc, XeneError))
+                log.log(
+                    level,
+                    "%s: reconcile %r failed (attempt %d), retrying in %.1fs: %s",
+                    self.controller.name,
+                    key,
+                    failures,
+                    delay,
+                    exc,
+                    exc_info=not isinstance(exc, XeneError),
+                )
                 self._retry_later(key, delay)
             finally:
                 self.queue.done(key)

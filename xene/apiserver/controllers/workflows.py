@@ -90,7 +90,7 @@ class WorkflowController:
             if _same_desired_state(current, desired):
                 return None
             updated = current.model_copy(deep=True)
-            updated.spec = desired.spec.model_copy(deep=True)  # type: ignore[assignment]
+            updated.spec = desired.spec.model_copy(deep=True)
             updated.metadata.labels = dict(desired.metadata.labels)
             updated.metadata.annotations = dict(desired.metadata.annotations)
             updated.metadata.ownerReferences = list(desired.metadata.ownerReferences)

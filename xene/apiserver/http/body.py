@@ -6,8 +6,8 @@ from typing import Any
 
 from fastapi import Request
 
-from xene.api.documents import parse_documents
-from xene.api.errors import BadRequest, Invalid, TooLarge
+from xene.api.documents import ParseError, parse_documents
+from xene.api.errors import BadRequest, TooLarge
 
 
 async def read_capped(request: Request, max_bytes: int) -> bytes:
@@ -32,7 +32,7 @@ async def read_document(request: Request, max_bytes: int) -> dict[str, Any]:
         raise BadRequest("request body is empty; send one object as JSON or YAML")
     try:
         documents = parse_documents(raw, source="request body", max_bytes=max_bytes)
-    except Invalid as exc:
+    except ParseError as exc:
         raise BadRequest(exc.message) from exc
     if len(documents) != 1:
         raise BadRequest(

@@ -134,6 +134,3 @@ def build_router(service: ObjectService, max_body_bytes: int) -> APIRouter:
         return JSONResponse(deleted.to_dict())
 
     return router
-
-
-

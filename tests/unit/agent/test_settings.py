@@ -1,0 +1,52 @@
+"""xene-agent settings: flags, XENE_AGENT_* variables, labels and names checked."""
+
+from __future__ import annotations
+
+import pytest
+
+from xene.agent.settings import AgentSettings, agent_environment
+from xene.api.errors import Invalid
+from xene.settings import load_settings
+
+
+def test_environment_uses_the_agent_prefix_only() -> None:
+    environ = {
+        "XENE_AGENT_SERVER": "10.0.0.1:9090,10.0.0.2:9090",
+        "XENE_AGENT_LABELS": "os=linux, arch=arm64",
+        "XENE_AGENT_CAPACITY": "3",
+        "XENE_SERVER": "http://127.0.0.1:8080",  # xenectl's, must not leak in
+        "XENE_TOKEN": "api-token",
+    }
+    settings = load_settings(AgentSettings, {"name": "n1"}, environ=agent_environment(environ))
+    assert settings.server == ["10.0.0.1:9090", "10.0.0.2:9090"]
+    assert settings.labels == {"os": "linux", "arch": "arm64"}
+    assert settings.capacity == 3
+    assert settings.token.get_secret_value() == ""
+
+
+def test_flags_win_over_the_environment() -> None:
+    settings = load_settings(
+        AgentSettings,
+        {"capacity": 7, "labels": "zone=b", "token": "t"},
+        environ={"XENE_CAPACITY": "3", "XENE_LABELS": "zone=a"},
+    )
+    assert settings.capacity == 7 and settings.labels == {"zone": "b"}
+    assert settings.token.get_secret_value() == "t"
+
+
+@pytest.mark.parametrize(
+    ("flags", "field", "words"),
+    [
+        ({"labels": "os"}, "--labels", "'os' is not key=value"),
+        ({"labels": "bad key=x"}, "--labels", "label key 'bad key' is not valid"),
+        ({"labels": "os=not valid"}, "--labels", "label value 'not valid'"),
+        ({"name": "Upper_Case"}, "--name", "'Upper_Case' is not a valid agent name"),
+        ({"capacity": 0}, "--capacity", "greater than or equal to 1"),
+        ({"server": "nohost"}, "--server", "'nohost' is not HOST:PORT"),
+    ],
+)
+def test_bad_settings_name_the_flag_and_the_problem(flags, field, words) -> None:
+    with pytest.raises(Invalid) as caught:
+        load_settings(AgentSettings, flags, environ={})
+    problems = {str(problem) for problem in caught.value.errors}
+    assert any(p.startswith(field) and words in p for p in problems), problems

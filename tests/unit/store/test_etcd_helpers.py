@@ -1,0 +1,82 @@
+"""Pure helpers of the etcd client: endpoint parsing, key ranges, compares, backoff."""
+
+from __future__ import annotations
+
+import pytest
+
+from xene.api.errors import Invalid
+from xene.store.etcd import (
+    Backoff,
+    Compare,
+    Endpoint,
+    _compare_message,
+    parse_endpoints,
+    prefix_range_end,
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("127.0.0.1:2379", Endpoint("127.0.0.1", 2379)),
+        ("http://127.0.0.1:12379", Endpoint("127.0.0.1", 12379)),
+        ("http://etcd-1:2379/", Endpoint("etcd-1", 2379)),
+        ("localhost", Endpoint("localhost", 2379)),
+        ("[::1]:2379", Endpoint("::1", 2379)),
+        ("http://[::1]", Endpoint("::1", 2379)),
+    ],
+)
+def test_endpoint_forms(text: str, expected: Endpoint):
+    assert parse_endpoints([text]) == [expected]
+
+
+def test_a_comma_joined_string_is_a_list():
+    assert parse_endpoints("a:1, b:2") == [Endpoint("a", 1), Endpoint("b", 2)]
+    assert str(Endpoint("::1", 2379)) == "[::1]:2379"
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("https://e:2379", "TLS"),
+        ("ftp://e:2379", "unknown scheme"),
+        ("e:notaport", "not a number"),
+        ("e:70000", "not a number"),
+        ("::1:2379", "[addr]:port"),
+        ("", "empty"),
+    ],
+)
+def test_bad_endpoints_are_named(text: str, problem: str):
+    with pytest.raises(Invalid, match="etcd endpoints") as caught:
+        parse_endpoints(["good:1", text])
+    assert problem in str(caught.value)
+    assert caught.value.errors[0].path == "etcd endpoints[1]"
+
+
+def test_no_endpoints_is_invalid():
+    with pytest.raises(Invalid, match="at least one"):
+        parse_endpoints([])
+
+
+def test_prefix_range_end_covers_exactly_the_prefix():
+    assert prefix_range_end(b"/xene/registry/agents/") == b"/xene/registry/agents0"
+    assert prefix_range_end(b"a\xff") == b"b"
+    assert prefix_range_end(b"\xff\xff") == b"\0"
+
+
+def test_compares_become_etcd_messages():
+    message = _compare_message(Compare.mod_revision_is("/k", 42))
+    assert (message.key, message.mod_revision) == (b"/k", 42)
+    assert _compare_message(Compare.missing("/k")).version == 0
+    assert _compare_message(Compare.value_is("/k", "v")).value == b"v"
+    with pytest.raises(TypeError, match="needs an int"):
+        _compare_message(Compare("/k", "mod", "==", b"x"))
+
+
+def test_backoff_grows_to_its_cap_and_resets():
+    backoff = Backoff(0.1, 1.0)
+    delays = [backoff.next_delay() for _ in range(8)]
+    assert all(0.05 <= d <= 1.0 for d in delays)
+    assert max(delays[-3:]) > 0.4
+    backoff.reset()
+    assert backoff.next_delay() <= 0.1

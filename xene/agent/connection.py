@@ -1,0 +1,395 @@
+"""The agent's one stream to the apiserver: register, heartbeat, converge, reconnect, fence.
+
+Fencing: the server renews the agent's liveness lease on each heartbeat it acknowledges, so the
+lease certainly lives until TTL after the *sending* of the last acknowledged heartbeat. Past that
+moment the server may have declared the agent dead and moved its pipelines, so the agent stops
+them; on reconnect the server sends the full desired set and the agent converges to it. A
+returning agent therefore never runs a pipeline that moved.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+
+import grpc
+from google.protobuf.timestamp_pb2 import Timestamp
+from pydantic import ValidationError
+
+from xene import __version__
+from xene.agent.backoff import ReconnectBackoff
+from xene.agent.settings import AgentSettings
+from xene.agent.supervisor import AssignedPipeline, PipelineState, PipelineSupervisor
+from xene.api.pipeline import Pipeline
+from xene.proto.xene.v1 import agent_pb2
+from xene.proto.xene.v1.agent_pb2_grpc import AgentServiceStub
+
+log = logging.getLogger(__name__)
+
+GOODBYE_GRACE_SECONDS = 5.0
+DUPLICATE_NAME_RETRY_SECONDS = 30.0
+# Without a Welcome this long after dialling, the attempt counts as failed.
+WELCOME_TIMEOUT_SECONDS = 15.0
+_HEARTBEATS_REMEMBERED = 64
+
+_CHANNEL_OPTIONS = [
+    ("grpc.keepalive_time_ms", 10_000),
+    ("grpc.keepalive_timeout_ms", 5_000),
+    ("grpc.initial_reconnect_backoff_ms", 100),
+    ("grpc.max_reconnect_backoff_ms", 1_000),
+    ("grpc.max_receive_message_length", 64 * 1024 * 1024),
+]
+
+CommandHandler = Callable[[agent_pb2.Command], str | None]
+"""Takes over one command; returns None when accepted, else why it was refused."""
+
+
+def refuse_commands(command: agent_pb2.Command) -> str | None:
+    """The default command handler: this agent runs no runs yet."""
+    kind = command.WhichOneof("command") or "unknown"
+    log.warning("server sent command %s (%s), which this agent does not handle", command.id, kind)
+    return f"this agent does not handle {kind} commands"
+
+
+def decode_assignment(message: agent_pb2.Assignment) -> AssignedPipeline:
+    """An Assignment as the supervisor's AssignedPipeline; unreadable objects carry a problem."""
+    try:
+        pipeline: Pipeline | None = Pipeline.model_validate_json(message.pipeline_json)
+        problem = None
+    except (ValidationError, ValueError) as exc:
+        pipeline = None
+        problem = f"the server sent a pipeline this agent cannot read: {exc}"
+    return AssignedPipeline(
+        name=message.name,
+        uid=message.uid,
+        generation=message.generation,
+        pipeline=pipeline,
+        problem=problem,
+    )
+
+
+@dataclass
+class _Outbox:
+    """Messages waiting to go out on the current stream; None closes the agent's side."""
+
+    queue: asyncio.Queue[agent_pb2.AgentMessage | None]
+
+    def send(self, message: agent_pb2.AgentMessage) -> None:
+        self.queue.put_nowait(message)
+
+    def close(self) -> None:
+        self.queue.put_nowait(None)
+
+    async def drain(self) -> AsyncIterator[agent_pb2.AgentMessage]:
+        while True:
+            message = await self.queue.get()
+            if message is None:
+                return
+            yield message
+
+
+class ServerConnection:
+    """Keeps one stream to the apiserver open for as long as the agent runs."""
+
+    def __init__(
+        self,
+        settings: AgentSettings,
+        supervisor: PipelineSupervisor,
+        *,
+        backoff: ReconnectBackoff | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+        command_handler: CommandHandler = refuse_commands,
+    ) -> None:
+        self.settings = settings
+        self.supervisor = supervisor
+        self.backoff = backoff or ReconnectBackoff()
+        self.monotonic = monotonic
+        self.command_handler = command_handler
+        self.connected = asyncio.Event()
+        self.server_identity: str | None = None
+        self.lease_ttl = 0.0
+        # Monotonic time until which the server certainly still holds our liveness lease.
+        self.renewed_until: float | None = None
+        self._outbox: _Outbox | None = None
+        self._call: grpc.aio.StreamStreamCall | None = None
+        self._call_ended_by: str | None = None
+        self._heartbeat_sent: dict[int, float] = {}
+        self._fence_changed = asyncio.Event()
+        self._server_index = 0
+        self._retry_after: float | None = None
+        supervisor.state_listeners.append(self._report_state)
+
+    @property
+    def server(self) -> str:
+        """The apiserver address dialled now (the agent rotates through --server's list)."""
+        return self.settings.server[self._server_index % len(self.settings.server)]
+
+    # -- the reconnect loop ---------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Connect and reconnect until `stop` is set; a clean goodbye on the way out."""
+        log.info(
+            "agent %s connecting to %s (capacity %d, labels %s)",
+            self.settings.name,
+            ", ".join(self.settings.server),
+            self.settings.capacity,
+            _format_labels(self.settings.labels),
+        )
+        async with asyncio.TaskGroup() as group:
+            fence = group.create_task(self._fence_loop())
+            try:
+                while not stop.is_set():
+                    await self._attempt(stop)
+                    if stop.is_set():
+                        break
+                    self._server_index += 1  # the next replica, if several were given
+                    delay = self._retry_after or self.backoff.next_delay()
+                    self._retry_after = None
+                    log.info("reconnecting to %s in %.1fs", self.server, delay)
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), timeout=delay)
+            finally:
+                fence.cancel()
+        log.info("agent %s disconnected", self.settings.name)
+
+    async def _attempt(self, stop: asyncio.Event) -> None:
+        """One stream from dial to end; logs why it ended and never raises for the server."""
+        was_connected = False
+        try:
+            was_connected = await self._session(stop)
+        except grpc.aio.AioRpcError as error:
+            was_connected = self.connected.is_set()
+            self._log_rpc_error(error)
+        except (OSError, ValueError) as exc:
+            log.error("cannot connect to %s: %s", self.server, exc)
+        finally:
+            self.connected.clear()
+            self._outbox = None
+            self._call = None
+        if was_connected and not stop.is_set():
+            log.warning("disconnected from apiserver %s", self.server_identity or "")
+
+    def _log_rpc_error(self, error: grpc.aio.AioRpcError) -> None:
+        code, details = error.code(), error.details() or ""
+        if code == grpc.StatusCode.UNAUTHENTICATED:
+            log.error(
+                "the server at %s refused this agent (UNAUTHENTICATED): %s; "
+                "check --token / XENE_AGENT_TOKEN against the apiserver's --agent-token",
+                self.server,
+                details,
+            )
+        elif code == grpc.StatusCode.ALREADY_EXISTS:
+            self.supervisor.stop_all("another connection took over this agent's name")
+            self.renewed_until = None
+            log.error(
+                "the server closed this stream: %s (is another xene-agent running with --name %s?)",
+                details,
+                self.settings.name,
+            )
+            # Two agents of one name taking the stream from each other would start and stop
+            # their pipelines on every turn: the one pushed out waits long before trying again.
+            self._retry_after = DUPLICATE_NAME_RETRY_SECONDS
+        elif code == grpc.StatusCode.INVALID_ARGUMENT:
+            log.error("the server refused this agent's registration: %s", details)
+        elif code == grpc.StatusCode.UNAVAILABLE:
+            log.warning("apiserver at %s is unavailable: %s", self.server, details)
+        elif code == grpc.StatusCode.CANCELLED:
+            log.info("stream to %s cancelled", self.server)
+        else:
+            log.error("stream to %s failed: %s: %s", self.server, code.name, details)
+
+    # -- one session ----------------------------------------------------------------------
+
+    def _channel(self) -> grpc.aio.Channel:
+        if self.settings.tls_ca is not None:
+            credentials = grpc.ssl_channel_credentials(
+                root_certificates=self.settings.tls_ca.read_bytes()
+            )
+            return grpc.aio.secure_channel(self.server, credentials, _CHANNEL_OPTIONS)
+        return grpc.aio.insecure_channel(self.server, _CHANNEL_OPTIONS)
+
+    def _metadata(self) -> tuple[tuple[str, str], ...]:
+        token = self.settings.token.get_secret_value()
+        return (("authorization", f"Bearer {token}"),) if token else ()
+
+    def _hello(self) -> agent_pb2.Hello:
+        return agent_pb2.Hello(
+            name=self.settings.name,
+            labels=self.settings.labels,
+            capacity=self.settings.capacity,
+            version=__version__,
+            hostname=socket.gethostname(),
+            executors=self.settings.executors,
+            parallelism=self.settings.parallelism,
+            pipelines=[
+                agent_pb2.PipelineRef(name=a.name, generation=a.generation, uid=a.uid)
+                for a in self.supervisor.assigned
+            ],
+        )
+
+    async def _session(self, stop: asyncio.Event) -> bool:
+        """Run one stream; True if the server welcomed us. Raises AioRpcError on RPC failure."""
+        outbox = _Outbox(asyncio.Queue())
+        welcomed = False
+        async with self._channel() as channel:
+            hello_sent = self.monotonic()
+            outbox.send(agent_pb2.AgentMessage(hello=self._hello()))
+            call = AgentServiceStub(channel).Connect(outbox.drain(), metadata=self._metadata())
+            self._call, self._call_ended_by = call, None
+            helpers = [
+                asyncio.create_task(self._goodbye_on_stop(stop, outbox)),
+                asyncio.create_task(self._expect_welcome()),
+            ]
+            try:
+                async for message in call:
+                    kind = message.WhichOneof("message")
+                    if kind == "welcome":
+                        welcomed = True
+                        helpers.append(self._welcomed(message.welcome, hello_sent, outbox))
+                    elif kind == "assignments":
+                        self._assign(message.assignments)
+                    elif kind == "heartbeat_ack":
+                        self._acknowledged(message.heartbeat_ack.seq)
+                    elif kind == "command":
+                        error = self.command_handler(message.command)
+                        ack = agent_pb2.Ack(command_id=message.command.id, error=error or "")
+                        outbox.send(agent_pb2.AgentMessage(ack=ack))
+                if not stop.is_set():
+                    log.warning("the server ended the stream")
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if self._call_ended_by is None or (task is not None and task.cancelling()):
+                    raise
+                # We cancelled the call ourselves (fenced, no welcome, goodbye unanswered).
+                log.warning("closed the stream: %s", self._call_ended_by)
+            finally:
+                for helper in helpers:
+                    helper.cancel()
+                await asyncio.gather(*helpers, return_exceptions=True)
+                call.cancel()
+        return welcomed
+
+    def _end_call(self, reason: str) -> None:
+        call = self._call
+        if call is not None and self._call_ended_by is None:
+            self._call_ended_by = reason
+            call.cancel()
+
+    def _welcomed(
+        self, welcome: agent_pb2.Welcome, hello_sent: float, outbox: _Outbox
+    ) -> asyncio.Task[None]:
+        self.server_identity = welcome.server
+        self.lease_ttl = welcome.lease_ttl_seconds
+        # The server granted the lease after our Hello left, so it lives at least this long.
+        self._extend_lease(hello_sent + welcome.lease_ttl_seconds)
+        self._heartbeat_sent.clear()
+        self._outbox = outbox
+        self.backoff.reset()
+        self.connected.set()
+        log.info(
+            "connected to apiserver %s as agent %s (session %s, heartbeat every %.1fs, lease TTL "
+            "%.0fs)",
+            welcome.server,
+            welcome.agent_name,
+            welcome.session,
+            welcome.heartbeat_interval_seconds,
+            welcome.lease_ttl_seconds,
+        )
+        for state in self.supervisor.states():
+            self._report_state(state)
+        interval = max(welcome.heartbeat_interval_seconds, 0.05)
+        return asyncio.create_task(self._heartbeats(interval, outbox))
+
+    def _assign(self, assignments: agent_pb2.Assignments) -> None:
+        desired = [decode_assignment(item) for item in assignments.pipelines]
+        names = ", ".join(f"{a.name}@{a.generation}" for a in desired) or "none"
+        log.info("assignments from the server: %d pipeline(s): %s", len(desired), names)
+        self.supervisor.converge(desired)
+
+    async def _heartbeats(self, interval: float, outbox: _Outbox) -> None:
+        seq = 0
+        while True:
+            await asyncio.sleep(interval)
+            seq += 1
+            self._heartbeat_sent[seq] = self.monotonic()
+            self._heartbeat_sent.pop(seq - _HEARTBEATS_REMEMBERED, None)
+            sent_at = Timestamp()
+            sent_at.GetCurrentTime()
+            outbox.send(
+                agent_pb2.AgentMessage(heartbeat=agent_pb2.Heartbeat(seq=seq, sent_at=sent_at))
+            )
+
+    def _acknowledged(self, seq: int) -> None:
+        sent = self._heartbeat_sent.pop(seq, None)
+        if sent is not None:
+            self._extend_lease(sent + self.lease_ttl)
+
+    def _extend_lease(self, until: float) -> None:
+        if self.renewed_until is None or until > self.renewed_until:
+            self.renewed_until = until
+            self._fence_changed.set()
+
+    async def _goodbye_on_stop(self, stop: asyncio.Event, outbox: _Outbox) -> None:
+        await stop.wait()
+        log.info("shutting down: saying goodbye to the server")
+        outbox.send(agent_pb2.AgentMessage(goodbye=agent_pb2.Goodbye(reason="agent stopping")))
+        outbox.close()
+        # The server ends the stream once it has released the agent; don't wait forever.
+        await asyncio.sleep(GOODBYE_GRACE_SECONDS)
+        self._end_call(f"the server did not end the stream within {GOODBYE_GRACE_SECONDS:g}s")
+
+    async def _expect_welcome(self) -> None:
+        await asyncio.sleep(WELCOME_TIMEOUT_SECONDS)
+        if not self.connected.is_set():
+            self._end_call(f"no welcome from the server within {WELCOME_TIMEOUT_SECONDS:g}s")
+
+    def _report_state(self, state: PipelineState) -> None:
+        outbox = self._outbox
+        if outbox is None:
+            return  # re-reported after the next Welcome
+        outbox.send(
+            agent_pb2.AgentMessage(
+                pipeline_state=agent_pb2.PipelineState(
+                    name=state.name,
+                    generation=state.generation,
+                    phase=str(state.phase),
+                    message=state.message,
+                )
+            )
+        )
+
+    # -- fencing --------------------------------------------------------------------------
+
+    def _fenced_now(self) -> bool:
+        return self.renewed_until is not None and self.monotonic() >= self.renewed_until
+
+    def check_fence(self) -> bool:
+        """Stop every pipeline once the lease may have expired; True if it did so just now."""
+        if not self._fenced_now():
+            return False
+        self.renewed_until = None
+        reason = f"no heartbeat acknowledged by the server for the lease TTL ({self.lease_ttl:g}s)"
+        self.supervisor.stop_all(f"{reason}: the server may have given them to other agents")
+        # A stream that looks open but stopped acknowledging is ended: a fresh Hello gets a
+        # fresh lease and the full desired set again.
+        self._end_call(reason)
+        return True
+
+    async def _fence_loop(self) -> None:
+        while True:
+            self.check_fence()
+            self._fence_changed.clear()
+            wait = 1.0
+            if self.renewed_until is not None:
+                wait = max(0.0, min(wait, self.renewed_until - self.monotonic()))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._fence_changed.wait(), timeout=wait + 0.01)
+
+
+def _format_labels(labels: dict[str, str]) -> str:
+    return "{" + ", ".join(f"{k}: {v}" for k, v in sorted(labels.items())) + "}"

@@ -1,0 +1,513 @@
+"""Runs each task in its own Docker container, steps as `exec`s, the run's files on one volume.
+
+The Docker SDK blocks, so every call goes through a private thread pool (DockerAPI) and step
+output crosses from the reading thread to the event loop through a bounded queue: the loop never
+blocks and a step writing faster than the run's observers read is slowed down, not buffered.
+
+Containers and volumes carry `xene.dev/*` labels, so whatever a crash leaves behind can be found
+and swept (`DockerExecutor.sweep`). Containers come from a ContainerFactory: today a fresh
+container per task attempt; a pool of pre-started containers per image can take its place.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import functools
+import logging
+import posixpath
+import threading
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import docker
+import docker.errors
+import requests
+from docker.types import Mount
+
+from xene.api.workflow import StepSpec, TaskSpec, parse_memory
+from xene.engine.events import OutputStream
+from xene.engine.executor import Executor, ExecutorError, OutputCallback, TaskContext, Workspace
+from xene.engine.shielding import complete_despite_cancel
+
+log = logging.getLogger(__name__)
+
+LABEL_MANAGED = "xene.dev/managed"
+LABEL_RUN = "xene.dev/run"
+LABEL_TASK = "xene.dev/task"
+WORKSPACE_PATH = "/workspace"
+DEFAULT_KILL_GRACE = 10.0
+# PID 1 of every task container: idles until stopped. Steps are `exec`s next to it, so
+# `kill -1` from inside (every process but PID 1 and the caller) stops exactly the running step
+# and all it spawned, while the container survives for the task's next step.
+KEEPALIVE_SCRIPT = "trap 'exit 0' TERM; while :; do sleep 3600 & wait; done"
+# After SIGKILL, how long the step's output stream may take to end before the container is killed.
+_KILL_WAIT_SECONDS = 5.0
+_QUEUE_SIZE = 64
+
+T = TypeVar("T")
+
+
+def _slug(text: str, limit: int = 40) -> str:
+    cleaned = "".join(c if c.isalnum() or c in "_.-" else "-" for c in text).strip("-._")
+    return cleaned[:limit] or "x"
+
+
+def _explain(exc: BaseException) -> str:
+    explanation = getattr(exc, "explanation", None)
+    if explanation:
+        return str(explanation)
+    if isinstance(exc, requests.ConnectionError):
+        return f"cannot reach the Docker engine ({exc})"
+    return str(exc) or type(exc).__name__
+
+
+_DOCKER_ERRORS = (docker.errors.DockerException, requests.RequestException, OSError)
+
+
+class DockerAPI:
+    """The Docker SDK client behind a private thread pool, so the event loop never blocks."""
+
+    def __init__(self, client: docker.DockerClient, max_threads: int = 32) -> None:
+        self.client = client
+        self._threads = concurrent.futures.ThreadPoolExecutor(
+            max_workers=max_threads, thread_name_prefix="xene-docker"
+        )
+        # Output readers get their own pool: each holds a thread for a step's whole life, and
+        # they must never starve the calls that stop those very steps.
+        self._stream_threads = concurrent.futures.ThreadPoolExecutor(
+            max_workers=max(256, max_threads), thread_name_prefix="xene-docker-output"
+        )
+
+    async def call(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run a blocking SDK call in the pool and await its result."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            self._threads, functools.partial(function, *args, **kwargs)
+        )
+
+    async def stream(self, function: Callable[..., T], *args: Any) -> T:
+        """Run a long blocking reader (a step's output) in the readers' pool."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._stream_threads, functools.partial(function, *args))
+
+    async def checked(self, doing: str, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """`call`, with Docker and connection errors turned into ExecutorError("<doing>: why")."""
+        try:
+            return await self.call(function, *args, **kwargs)
+        except _DOCKER_ERRORS as exc:
+            raise ExecutorError(f"{doing}: {_explain(exc)}") from exc
+
+    def close(self) -> None:
+        """Stop the pool (without waiting for stuck calls) and close the client."""
+        self._threads.shutdown(wait=False, cancel_futures=True)
+        self._stream_threads.shutdown(wait=False, cancel_futures=True)
+        self.client.close()
+
+
+@dataclass(frozen=True)
+class ContainerRequest:
+    """Everything needed to give a task attempt a running container."""
+
+    image: str
+    name: str
+    labels: Mapping[str, str]
+    workspace_volume: str
+    working_dir: str
+    env: Mapping[str, str] = field(default_factory=dict)
+    network_mode: str = "none"
+    memory_bytes: int | None = None
+    nano_cpus: int | None = None
+
+
+class ContainerFactory(ABC):
+    """Hands out running containers for task attempts and takes them back.
+
+    The seam for a warm pool: `acquire` may return a pre-started container, `release` may recycle
+    it; the executor relies only on the container running KEEPALIVE_SCRIPT as PID 1 with the
+    workspace at /workspace.
+    """
+
+    @abstractmethod
+    async def acquire(self, request: ContainerRequest) -> str:
+        """A running container's id."""
+
+    @abstractmethod
+    async def release(self, container_id: str) -> None:
+        """The task attempt is over; the container's processes must stop."""
+
+
+class FreshContainers(ContainerFactory):
+    """One new container per task attempt, removed when released."""
+
+    def __init__(self, api: DockerAPI) -> None:
+        self._api = api
+
+    async def acquire(self, request: ContainerRequest) -> str:
+        """Create and start a container for `request`."""
+        containers = self._api.client.containers
+        # If this is cancelled mid-create, cleanup_run still finds the container by its run label.
+        container = await self._api.checked(
+            f"could not create a container from image '{request.image}'",
+            containers.create,
+            image=request.image,
+            entrypoint=["/bin/sh", "-c", KEEPALIVE_SCRIPT],
+            name=request.name,
+            labels=dict(request.labels),
+            environment=dict(request.env),
+            working_dir=request.working_dir,
+            mounts=[Mount(target=WORKSPACE_PATH, source=request.workspace_volume, type="volume")],
+            network_mode=request.network_mode,
+            mem_limit=request.memory_bytes,
+            nano_cpus=request.nano_cpus,
+            privileged=False,
+            security_opt=["no-new-privileges"],
+            detach=True,
+        )
+        try:
+            await self._api.checked(
+                f"could not start a container from image '{request.image}'", container.start
+            )
+        except BaseException:
+            await complete_despite_cancel(self.release(container.id))
+            raise
+        return str(container.id)
+
+    async def release(self, container_id: str) -> None:
+        """Remove the container and everything running in it."""
+        try:
+            await self._api.call(self._api.client.api.remove_container, container_id, force=True)
+        except docker.errors.NotFound:
+            pass
+        except _DOCKER_ERRORS as exc:
+            log.warning("could not remove container %s: %s", container_id[:12], _explain(exc))
+
+
+class DockerExecutor(Executor):
+    """Docker executor: a container per task (from the task's image), steps run with exec.
+
+    `network` is the containers' network mode ("none" unless configured); `labels` are added to
+    everything created (e.g. the agent's name) and narrow `sweep`. Images are pulled only when
+    missing (IfNotPresent).
+    """
+
+    name = "docker"
+
+    def __init__(
+        self,
+        client: docker.DockerClient | None = None,
+        *,
+        network: str = "none",
+        kill_grace: float = DEFAULT_KILL_GRACE,
+        default_image: str | None = None,
+        labels: Mapping[str, str] | None = None,
+        factory: ContainerFactory | None = None,
+        max_threads: int = 32,
+    ) -> None:
+        self._api = DockerAPI(client or docker.from_env(), max_threads)
+        self._network = network
+        self._kill_grace = kill_grace
+        self._default_image = default_image
+        self._labels = {LABEL_MANAGED: "true", **(labels or {})}
+        self._factory = factory or FreshContainers(self._api)
+        self._pull_locks: dict[str, asyncio.Lock] = {}
+
+    @property
+    def api(self) -> DockerAPI:
+        """The client and thread pool this executor uses."""
+        return self._api
+
+    async def prepare_run(self, run_id: str) -> Workspace:
+        """Create the run's workspace volume."""
+        name = f"xene-{_slug(run_id, 80)}-{uuid.uuid4().hex[:8]}"
+        await self._api.checked(
+            "could not create the workspace volume",
+            self._api.client.volumes.create,
+            name=name,
+            labels={**self._labels, LABEL_RUN: run_id},
+        )
+        return Workspace(run_id=run_id, path=WORKSPACE_PATH, location=name)
+
+    async def open_task(
+        self, name: str, task: TaskSpec, workspace: Workspace, env: Mapping[str, str]
+    ) -> TaskContext:
+        """Make sure the image is there, then start the task's container."""
+        image = task.image or self._default_image
+        if not image:
+            raise ExecutorError(f"task '{name}' names no image; the docker executor needs one")
+        await self._ensure_image(image)
+        working_dir = posixpath.join(WORKSPACE_PATH, task.workingDir or "")
+        resources = task.resources
+        request = ContainerRequest(
+            image=image,
+            name=f"xene-{_slug(workspace.run_id)}-{_slug(name)}-{uuid.uuid4().hex[:6]}",
+            labels={**self._labels, LABEL_RUN: workspace.run_id, LABEL_TASK: name},
+            workspace_volume=workspace.location,
+            working_dir=posixpath.normpath(working_dir),
+            env=env,
+            network_mode=self._network,
+            memory_bytes=parse_memory(resources.memory) if resources and resources.memory else None,
+            nano_cpus=int(resources.cpus * 1e9) if resources and resources.cpus else None,
+        )
+        container_id = await self._factory.acquire(request)
+        return DockerTaskContext(self._api, self._factory, container_id, self._kill_grace)
+
+    async def _ensure_image(self, image: str) -> None:
+        """IfNotPresent: pull only when the image is missing, once per image at a time."""
+        lock = self._pull_locks.setdefault(image, asyncio.Lock())
+        async with lock:
+            try:
+                await self._api.call(self._api.client.api.inspect_image, image)
+                return
+            except docker.errors.ImageNotFound:
+                pass
+            except _DOCKER_ERRORS as exc:
+                raise ExecutorError(f"could not inspect image '{image}': {_explain(exc)}") from exc
+            try:
+                await self._api.call(self._pull, image)
+            except _DOCKER_ERRORS as exc:
+                raise ExecutorError(
+                    f"image '{image}' not found locally and could not be pulled: {_explain(exc)}"
+                ) from exc
+
+    def _pull(self, image: str) -> None:
+        for message in self._api.client.api.pull(image, stream=True, decode=True):
+            if isinstance(message, dict) and message.get("error"):
+                raise docker.errors.DockerException(str(message["error"]))
+
+    async def cleanup_run(self, workspace: Workspace) -> None:
+        """Remove the run's containers (any a failure left behind) and then its volume."""
+        await self.sweep(run_id=workspace.run_id)
+
+    async def sweep(self, run_id: str | None = None) -> int:
+        """Remove containers and volumes this executor's labels mark (of one run, or all)."""
+        filters = [f"{key}={value}" for key, value in self._labels.items()]
+        if run_id is not None:
+            filters.append(f"{LABEL_RUN}={run_id}")
+        client = self._api.client
+        removed = 0
+        try:
+            containers = await self._api.call(
+                client.api.containers, all=True, quiet=True, filters={"label": filters}
+            )
+            for container in containers:
+                # Directly, not through the factory: a pool must not recycle these.
+                try:
+                    await self._api.call(client.api.remove_container, container["Id"], force=True)
+                    removed += 1
+                except docker.errors.NotFound:
+                    pass
+            volumes = await self._api.call(client.api.volumes, filters={"label": filters})
+            for volume in (volumes or {}).get("Volumes") or []:
+                try:
+                    await self._api.call(client.api.remove_volume, volume["Name"], force=True)
+                    removed += 1
+                except docker.errors.NotFound:
+                    pass
+        except _DOCKER_ERRORS as exc:
+            log.warning("sweeping Docker leftovers (%s) failed: %s", filters, _explain(exc))
+        return removed
+
+    async def close(self) -> None:
+        """Close the Docker client and the thread pool."""
+        self._api.close()
+
+
+class DockerTaskContext(TaskContext):
+    """A task attempt's container; steps are execs in it."""
+
+    def __init__(
+        self, api: DockerAPI, factory: ContainerFactory, container_id: str, kill_grace: float
+    ) -> None:
+        self._api = api
+        self._factory = factory
+        self.container_id = container_id
+        self._kill_grace = kill_grace
+        self._broken: str | None = None
+        self._closed = False
+        self._readers: set[asyncio.Future[None]] = set()
+
+    async def exec_step(
+        self, step: StepSpec, env: Mapping[str, str], on_output: OutputCallback
+    ) -> int:
+        """`sh -c <run>` via exec; output streams while it runs; returns the exit code."""
+        if self._broken:
+            raise ExecutorError(self._broken)
+        api = self._api.client.api
+        created = await self._api.checked(
+            "could not start the step",
+            api.exec_create,
+            self.container_id,
+            ["/bin/sh", "-c", step.run],
+            environment=dict(env),
+            stdout=True,
+            stderr=True,
+        )
+        exec_id = created["Id"]
+        stream = _ExecStream(asyncio.get_running_loop())
+        # The reading thread can outlive this call (a step that survives SIGKILL); close() waits
+        # for it once the container is gone.
+        reader = asyncio.ensure_future(self._api.stream(stream.pump, api, exec_id))
+        self._readers.add(reader)
+        reader.add_done_callback(self._reader_done)
+        try:
+            # A background process of the step may hold the stream open; dockerd closes it two
+            # seconds after the step's shell exits, and the process lives on until the task ends.
+            await stream.deliver(on_output)
+            return await self._exit_code(exec_id)
+        except BaseException:
+            await complete_despite_cancel(self._stop_step(stream, on_output))
+            raise
+        finally:
+            stream.abandon()
+
+    def _reader_done(self, reader: asyncio.Future[None]) -> None:
+        self._readers.discard(reader)
+        if not reader.cancelled() and reader.exception() is not None:
+            log.error("reading step output failed", exc_info=reader.exception())
+
+    async def _exit_code(self, exec_id: str) -> int:
+        # The output stream can end a moment before the daemon records the exit.
+        for _ in range(50):
+            info = await self._api.checked(
+                "could not read the step's exit code", self._api.client.api.exec_inspect, exec_id
+            )
+            if not info.get("Running") and info.get("ExitCode") is not None:
+                return int(info["ExitCode"])
+            await asyncio.sleep(0.1)
+        raise ExecutorError("the step's exit code could not be read from Docker")
+
+    async def _stop_step(self, stream: _ExecStream, on_output: OutputCallback) -> None:
+        """TERM every process but PID 1, KILL after the grace period, stop the container last."""
+        if stream.ended:
+            return
+        await self._signal_all("TERM")
+        if await stream.deliver_for(on_output, self._kill_grace):
+            return
+        await self._signal_all("KILL")
+        if await stream.deliver_for(on_output, _KILL_WAIT_SECONDS):
+            return
+        self._broken = "the task's container was stopped because a step could not be killed"
+        log.warning("container %s: step survived SIGKILL; killing the container", self.container_id)
+        try:
+            await self._api.call(self._api.client.api.kill, self.container_id)
+        except _DOCKER_ERRORS as exc:
+            log.warning("could not kill container %s: %s", self.container_id[:12], _explain(exc))
+        stream.abandon()
+
+    async def _signal_all(self, signal_name: str) -> None:
+        api = self._api.client.api
+        try:
+            created = await self._api.call(
+                api.exec_create, self.container_id, ["/bin/sh", "-c", f"kill -{signal_name} -1"]
+            )
+            await self._api.call(api.exec_start, created["Id"])
+        except _DOCKER_ERRORS as exc:
+            log.warning(
+                "could not signal the step in container %s: %s",
+                self.container_id[:12],
+                _explain(exc),
+            )
+
+    async def close(self) -> None:
+        """Remove the container (through the factory); output readers end with it."""
+        if self._closed:
+            return
+        self._closed = True
+        await self._factory.release(self.container_id)
+        if self._readers:
+            await asyncio.wait(set(self._readers), timeout=_KILL_WAIT_SECONDS)
+
+
+class _End:
+    """Marks the end of an exec's output in the queue."""
+
+
+_END = _End()
+
+
+class _ExecStream:
+    """One exec's output: a pool thread reads the Docker stream and feeds a bounded queue."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._queue: asyncio.Queue[tuple[OutputStream, bytes] | BaseException | _End] = (
+            asyncio.Queue(_QUEUE_SIZE)
+        )
+        self._abandoned = threading.Event()
+        self._lock = threading.Lock()
+        self._source: Any = None
+        self.ended = False
+
+    def pump(self, api: Any, exec_id: str) -> None:
+        """Thread side: read frames until the exec ends or the stream is abandoned."""
+        try:
+            source = api.exec_start(exec_id, stream=True, demux=True)
+            with self._lock:
+                self._source = source
+                abandoned = self._abandoned.is_set()
+            if abandoned:
+                source.close()
+                return
+            for stdout, stderr in source:
+                if stdout:
+                    self._put(("stdout", stdout))
+                if stderr:
+                    self._put(("stderr", stderr))
+        except Exception as exc:
+            if not self._abandoned.is_set():
+                self._put(exc)
+        finally:
+            self._put(_END)
+
+    def _put(self, item: tuple[OutputStream, bytes] | BaseException | _End) -> None:
+        if self._abandoned.is_set():
+            return
+        try:
+            future = asyncio.run_coroutine_threadsafe(self._queue.put(item), self._loop)
+        except RuntimeError:  # the loop is closed
+            return
+        while True:
+            try:
+                future.result(timeout=0.25)
+                return
+            except concurrent.futures.TimeoutError:
+                if self._abandoned.is_set():
+                    future.cancel()
+                    return
+            except Exception:
+                return
+
+    async def deliver(self, on_output: OutputCallback) -> None:
+        """Loop side: hand output to `on_output` until the exec's stream ends."""
+        while not self.ended:
+            item = await self._queue.get()
+            if isinstance(item, _End):
+                self.ended = True
+            elif isinstance(item, BaseException):
+                raise ExecutorError(f"reading the step's output failed: {_explain(item)}")
+            else:
+                await on_output(*item)
+
+    async def deliver_for(self, on_output: OutputCallback, seconds: float) -> bool:
+        """`deliver` for at most `seconds`; whether the stream ended."""
+        try:
+            async with asyncio.timeout(seconds):
+                await self.deliver(on_output)
+        except (TimeoutError, ExecutorError):
+            pass
+        return self.ended
+
+    def abandon(self) -> None:
+        """Stop caring: the reading thread drops what it reads and the stream is shut."""
+        with self._lock:
+            self._abandoned.set()
+            source = self._source
+        if source is not None:
+            try:
+                source.close()
+            except Exception:
+                log.debug("closing an exec stream failed", exc_info=True)

@@ -1,0 +1,143 @@
+"""Every setting of xene-agent in one typed object."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field, SecretStr, field_validator
+
+from xene.api.meta import DNS1123_SUBDOMAIN, MAX_SUBDOMAIN_LENGTH
+
+# The agent reads `XENE_AGENT_*` variables (XENE_AGENT_SERVER, XENE_AGENT_TOKEN, ...), so that
+# xenectl's XENE_SERVER/XENE_TOKEN (the REST API) on the same host never leak into it.
+AGENT_ENV_PREFIX = "XENE_AGENT_"
+
+# Kubernetes-style label keys (optionally `prefix/name`) and values.
+_LABEL_KEY = re.compile(
+    r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
+)
+_LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$")
+MAX_LABEL_PART = 63
+
+
+def agent_environment(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """`XENE_AGENT_X` variables renamed to `XENE_X`, the form `load_settings` reads."""
+    source = os.environ if environ is None else environ
+    return {
+        "XENE_" + key[len(AGENT_ENV_PREFIX) :]: value
+        for key, value in source.items()
+        if key.startswith(AGENT_ENV_PREFIX)
+    }
+
+
+def label_problem(key: str, value: str) -> str | None:
+    """Why `key=value` is not a valid label, or None."""
+    name = key.rpartition("/")[2]
+    if not key or not _LABEL_KEY.match(key) or len(name) > MAX_LABEL_PART:
+        return (
+            f"label key '{key}' is not valid: use letters, digits, '-', '_' and '.', "
+            "at most 63 characters, optionally after a 'domain/' prefix"
+        )
+    if len(value) > MAX_LABEL_PART or not _LABEL_VALUE.match(value):
+        return (
+            f"label value '{value}' of '{key}' is not valid: use letters, digits, '-', '_' "
+            "and '.', at most 63 characters, starting and ending with a letter or digit"
+        )
+    return None
+
+
+def parse_labels(text: str) -> dict[str, str]:
+    """`k=v,k2=v2` as a mapping; raises ValueError naming the bad item."""
+    labels: dict[str, str] = {}
+    for item in text.split(","):
+        item = item.strip()
+        if not item:
+            continue
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(f"'{item}' is not key=value")
+        labels[key.strip()] = value.strip()
+    return labels
+
+
+def name_problem(name: str) -> str | None:
+    """Why `name` cannot name an agent, or None."""
+    if not name:
+        return "must not be empty"
+    if len(name) > MAX_SUBDOMAIN_LENGTH or not DNS1123_SUBDOMAIN.match(name):
+        return (
+            f"'{name}' is not a valid agent name: use lower-case letters, digits, '-' and '.', "
+            "starting and ending with a letter or digit"
+        )
+    return None
+
+
+def _default_name() -> str:
+    host = socket.gethostname().lower()
+    cleaned = re.sub(r"[^a-z0-9.-]+", "-", host).strip("-.")
+    return cleaned or "agent"
+
+
+class AgentSettings(BaseModel):
+    """Flags, `XENE_AGENT_*` variables and the config file resolve to this object."""
+
+    server: list[str] = Field(default_factory=lambda: ["127.0.0.1:9090"], min_length=1)
+    name: str = Field(default_factory=_default_name)
+    labels: dict[str, str] = Field(default_factory=dict)
+    capacity: int = Field(default=10, ge=1, le=100_000)
+    token: SecretStr = SecretStr("")
+    parallelism: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, le=1024)
+    executors: list[str] = Field(default_factory=lambda: ["docker", "process"])
+    tls_ca: Path | None = None
+    data_dir: Path = Path("~/.xene/agent").expanduser()
+    log_level: str = "info"
+
+    @field_validator("server", mode="before")
+    @classmethod
+    def _server_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("server")
+    @classmethod
+    def _servers_are_host_port(cls, value: list[str]) -> list[str]:
+        for address in value:
+            host, sep, port = address.rpartition(":")
+            if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError(f"'{address}' is not HOST:PORT of an apiserver's gRPC port")
+        return value
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_dns(cls, value: str) -> str:
+        problem = name_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
+    @field_validator("labels", mode="before")
+    @classmethod
+    def _labels_from_text(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return parse_labels(value)
+        return value
+
+    @field_validator("labels")
+    @classmethod
+    def _labels_are_valid(cls, value: dict[str, str]) -> dict[str, str]:
+        for key, item in value.items():
+            problem = label_problem(key, item)
+            if problem:
+                raise ValueError(problem)
+        return value
+
+    @field_validator("tls_ca", "data_dir")
+    @classmethod
+    def _expand(cls, value: Path | None) -> Path | None:
+        return value.expanduser() if value is not None else None

@@ -1,0 +1,89 @@
+"""The Pipeline and Trigger objects a Workflow stands for; the server's controller stores them."""
+
+from __future__ import annotations
+
+from xene.api.meta import ObjectMeta, OwnerReference
+from xene.api.pipeline import Pipeline, PipelineObjectSpec, pipeline_object_name
+from xene.api.trigger import Trigger, TriggerObjectSpec, trigger_object_name
+from xene.api.workflow import Workflow
+
+WORKFLOW_LABEL = "xene.dev/workflow"
+PIPELINE_LABEL = "xene.dev/pipeline"
+TRIGGER_LABEL = "xene.dev/trigger"
+DESCRIPTION_ANNOTATION = "xene.dev/description"
+
+
+def _owner(workflow: Workflow) -> OwnerReference:
+    return OwnerReference(
+        kind=Workflow.kind_name, name=workflow.metadata.name, uid=workflow.metadata.uid
+    )
+
+
+def _metadata(
+    workflow: Workflow, name: str, labels: dict[str, str], description: str | None
+) -> ObjectMeta:
+    # Xene's own labels come last so a workflow label cannot hide which workflow owns the object.
+    return ObjectMeta(
+        name=name,
+        labels={**workflow.metadata.labels, WORKFLOW_LABEL: workflow.metadata.name, **labels},
+        annotations={DESCRIPTION_ANNOTATION: description} if description else {},
+        ownerReferences=[_owner(workflow)],
+    )
+
+
+def derive_pipelines(workflow: Workflow) -> list[Pipeline]:
+    """One Pipeline object per pipeline entry, carrying the full specs of the triggers it names."""
+    triggers = {trigger.name: trigger for trigger in workflow.spec.triggers}
+    pipelines = []
+    for name, entry in workflow.spec.pipelines.items():
+        spec = PipelineObjectSpec(
+            workflow=workflow.metadata.name,
+            pipeline=name,
+            triggers=[
+                triggers[trigger].model_copy(deep=True)
+                for trigger in entry.triggers
+                if trigger in triggers
+            ],
+            executor=entry.executor,
+            agentSelector=dict(entry.agentSelector),
+            env=dict(entry.env),
+            tasks={task: spec.model_copy(deep=True) for task, spec in entry.tasks.items()},
+        )
+        pipelines.append(
+            Pipeline(
+                metadata=_metadata(
+                    workflow,
+                    pipeline_object_name(workflow.metadata.name, name),
+                    {PIPELINE_LABEL: name},
+                    entry.description,
+                ),
+                spec=spec,
+            )
+        )
+    return pipelines
+
+
+def derive_triggers(workflow: Workflow) -> list[Trigger]:
+    """One Trigger object per trigger entry, naming the Pipeline objects it starts."""
+    derived = []
+    for trigger in workflow.spec.triggers:
+        users = [
+            pipeline_object_name(workflow.metadata.name, name)
+            for name, entry in workflow.spec.pipelines.items()
+            if trigger.name in entry.triggers
+        ]
+        spec = TriggerObjectSpec(
+            **trigger.model_dump(), workflow=workflow.metadata.name, pipelines=users
+        )
+        derived.append(
+            Trigger(
+                metadata=_metadata(
+                    workflow,
+                    trigger_object_name(workflow.metadata.name, trigger.name),
+                    {TRIGGER_LABEL: trigger.name},
+                    trigger.description,
+                ),
+                spec=spec,
+            )
+        )
+    return derived

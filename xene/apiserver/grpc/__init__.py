@@ -1,0 +1,1 @@
+"""The gRPC transport: the AgentService agents hold their streams on."""

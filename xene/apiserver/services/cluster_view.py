@@ -1,0 +1,378 @@
+"""An in-memory view of agents, their liveness and each pipeline's placement, fed by watches.
+
+Every replica keeps one: the scheduler reads counts and candidates from it instead of listing
+etcd on each reconcile, and the replica holding an agent's stream learns from it when that
+agent's assignments change. Liveness is the key `{prefix}/alive/agents/{name}`, written with the
+agent's lease: it exists exactly while the agent's heartbeats keep the lease alive.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from xene.api.agent import Agent
+from xene.api.errors import Gone, XeneError
+from xene.api.pipeline import Pipeline, SchedulePhase
+from xene.apiserver.services.placement import AgentCandidate, selector_matches
+from xene.store.etcd import KeyValue
+from xene.store.objects import ObjectStore
+
+log = logging.getLogger(__name__)
+
+ALIVE_PREFIX = "alive/agents/"
+
+
+def alive_key(agent: str) -> str:
+    """The raw key (relative to the store prefix) that exists while `agent` is alive."""
+    return ALIVE_PREFIX + agent
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineEntry:
+    """What the scheduler and the agent streams need of one Pipeline."""
+
+    name: str
+    uid: str
+    generation: int
+    revision: int
+    selector: Mapping[str, str]
+    phase: SchedulePhase
+    agent: str | None
+    reason: str | None = None
+    message: str | None = None
+
+    @property
+    def placed_on(self) -> str | None:
+        """The agent the pipeline is scheduled on, if any."""
+        return self.agent if self.phase == SchedulePhase.SCHEDULED else None
+
+    @classmethod
+    def of(cls, pipeline: Pipeline) -> PipelineEntry:
+        """The entry for a stored Pipeline."""
+        status = pipeline.status
+        return cls(
+            name=pipeline.metadata.name,
+            uid=pipeline.metadata.uid or "",
+            generation=pipeline.metadata.generation or 1,
+            revision=int(pipeline.metadata.resourceVersion or 0),
+            selector=dict(pipeline.spec.agentSelector),
+            phase=status.phase,
+            agent=status.agent,
+            reason=status.reason,
+            message=status.message,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class AgentEntry:
+    """What the scheduler needs of one Agent object."""
+
+    name: str
+    labels: Mapping[str, str]
+    capacity: int
+    revision: int
+
+    @classmethod
+    def of(cls, agent: Agent) -> AgentEntry:
+        """The entry for a stored Agent."""
+        return cls(
+            name=agent.metadata.name,
+            labels=dict(agent.metadata.labels),
+            capacity=agent.spec.capacity,
+            revision=int(agent.metadata.resourceVersion or 0),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class AliveEntry:
+    """One agent's liveness key: which session of which replica holds it."""
+
+    name: str
+    session: str
+    server: str
+    revision: int
+    lease: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ViewChange:
+    """One change of the view; `before`/`after` are entries (None: absent)."""
+
+    kind: Literal["pipeline", "agent", "alive"]
+    name: str
+    before: Any
+    after: Any
+    revision: int
+
+
+Listener = Callable[[ViewChange], None]
+
+
+def encode_alive(session: str, server: str) -> bytes:
+    """The value of an alive key."""
+    return json.dumps({"session": session, "server": server}, separators=(",", ":")).encode()
+
+
+def _decode_alive(name: str, kv: KeyValue) -> AliveEntry:
+    try:
+        data = json.loads(kv.value)
+        session, server = str(data.get("session", "")), str(data.get("server", ""))
+    except (ValueError, AttributeError):
+        session, server = "", ""
+    return AliveEntry(name, session, server, kv.mod_revision, kv.lease)
+
+
+@dataclass
+class _Synced:
+    pipelines: asyncio.Event = field(default_factory=asyncio.Event)
+    agents: asyncio.Event = field(default_factory=asyncio.Event)
+    alive: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class ClusterView:
+    """Pipelines' placement, agents and liveness in memory; `run()` keeps it current."""
+
+    def __init__(self, store: ObjectStore) -> None:
+        self.store = store
+        self._pipelines: dict[str, PipelineEntry] = {}
+        self._by_agent: dict[str, set[str]] = {}
+        self._unscheduled: set[str] = set()
+        self._agents: dict[str, AgentEntry] = {}
+        self._alive: dict[str, AliveEntry] = {}
+        self._listeners: list[Listener] = []
+        self._synced = _Synced()
+
+    # -- queries --------------------------------------------------------------------------
+
+    def pipeline(self, name: str) -> PipelineEntry | None:
+        """The pipeline's entry, or None when it does not exist."""
+        return self._pipelines.get(name)
+
+    def pipeline_names(self) -> list[str]:
+        """Every pipeline known."""
+        return sorted(self._pipelines)
+
+    def pipelines_on(self, agent: str) -> list[PipelineEntry]:
+        """The pipelines scheduled on `agent`, by name."""
+        return [self._pipelines[name] for name in sorted(self._by_agent.get(agent, ()))]
+
+    def assigned_count(self, agent: str) -> int:
+        """How many pipelines are scheduled on `agent`."""
+        return len(self._by_agent.get(agent, ()))
+
+    def unscheduled(self) -> list[PipelineEntry]:
+        """Pipelines not scheduled on any agent."""
+        return [self._pipelines[name] for name in sorted(self._unscheduled)]
+
+    def agent(self, name: str) -> AgentEntry | None:
+        """The agent's entry, or None without an Agent object."""
+        return self._agents.get(name)
+
+    def agent_names(self) -> list[str]:
+        """Every agent with an Agent object or a liveness key."""
+        return sorted(self._agents.keys() | self._alive.keys())
+
+    def alive(self, name: str) -> AliveEntry | None:
+        """The agent's liveness key, or None when its lease is gone."""
+        return self._alive.get(name)
+
+    def is_ready(self, name: str) -> bool:
+        """Registered and holding a live lease: the scheduler may use it."""
+        return name in self._agents and name in self._alive
+
+    def candidate(self, name: str) -> AgentCandidate | None:
+        """The agent as the scheduler weighs it, or None when it has no Agent object."""
+        entry = self._agents.get(name)
+        if entry is None:
+            return None
+        return AgentCandidate(
+            entry.name,
+            entry.labels,
+            entry.capacity,
+            self.assigned_count(name),
+            ready=name in self._alive,
+        )
+
+    def candidates(self) -> list[AgentCandidate]:
+        """Every registered agent as the scheduler weighs it."""
+        return [c for name in self._agents if (c := self.candidate(name)) is not None]
+
+    def unscheduled_matching(self, agent: str) -> list[str]:
+        """Unscheduled pipelines whose selector `agent` satisfies (they may fit there now)."""
+        entry = self._agents.get(agent)
+        if entry is None:
+            return []
+        return sorted(
+            name
+            for name in self._unscheduled
+            if selector_matches(self._pipelines[name].selector, entry.labels)
+        )
+
+    @property
+    def synced(self) -> bool:
+        """True once every watched kind has been listed."""
+        return all(
+            event.is_set()
+            for event in (self._synced.pipelines, self._synced.agents, self._synced.alive)
+        )
+
+    async def wait_synced(self) -> None:
+        """Return once every watched kind has been listed at least once."""
+        await self._synced.pipelines.wait()
+        await self._synced.agents.wait()
+        await self._synced.alive.wait()
+
+    @contextlib.contextmanager
+    def listening(self, listener: Listener) -> Iterator[None]:
+        """Call `listener` (synchronously, cheaply) on every change while in the block."""
+        self._listeners.append(listener)
+        try:
+            yield
+        finally:
+            self._listeners.remove(listener)
+
+    # -- updates --------------------------------------------------------------------------
+
+    def observe_pipeline(self, pipeline: Pipeline) -> None:
+        """Take a pipeline just written by this process, unless the view has a newer one."""
+        entry = PipelineEntry.of(pipeline)
+        current = self._pipelines.get(entry.name)
+        if current is None or current.uid != entry.uid or current.revision >= entry.revision:
+            return  # deleted, re-created or already newer: the watch knows better
+        self._set_pipeline(entry.name, entry, entry.revision)
+
+    def _emit(self, change: ViewChange) -> None:
+        for listener in list(self._listeners):
+            try:
+                listener(change)
+            except Exception:
+                log.exception("cluster view listener failed on %s %s", change.kind, change.name)
+
+    def _set_pipeline(self, name: str, entry: PipelineEntry | None, revision: int) -> None:
+        before = self._pipelines.get(name)
+        if before == entry:
+            return
+        if before is not None:
+            if before.placed_on is not None:
+                on_agent = self._by_agent.get(before.placed_on)
+                if on_agent is not None:
+                    on_agent.discard(name)
+                    if not on_agent:
+                        del self._by_agent[before.placed_on]
+            self._unscheduled.discard(name)
+        if entry is None:
+            self._pipelines.pop(name, None)
+        else:
+            self._pipelines[name] = entry
+            if entry.placed_on is not None:
+                self._by_agent.setdefault(entry.placed_on, set()).add(name)
+            else:
+                self._unscheduled.add(name)
+        self._emit(ViewChange("pipeline", name, before, entry, revision))
+
+    def _set_agent(self, name: str, entry: AgentEntry | None, revision: int) -> None:
+        before = self._agents.get(name)
+        if before == entry:
+            return
+        if entry is None:
+            self._agents.pop(name, None)
+        else:
+            self._agents[name] = entry
+        self._emit(ViewChange("agent", name, before, entry, revision))
+
+    def _set_alive(self, name: str, entry: AliveEntry | None, revision: int) -> None:
+        before = self._alive.get(name)
+        if before == entry:
+            return
+        if entry is None:
+            self._alive.pop(name, None)
+        else:
+            self._alive[name] = entry
+        self._emit(ViewChange("alive", name, before, entry, revision))
+
+    # -- feeding --------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Follow pipelines, agents and liveness keys until cancelled."""
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self._follow(self._follow_pipelines, "pipelines"))
+            group.create_task(self._follow(self._follow_agents, "agents"))
+            group.create_task(self._follow(self._follow_alive, "agent liveness keys"))
+
+    async def _follow(self, follow: Callable[[], Any], what: str) -> None:
+        delay = 0.2
+        while True:
+            try:
+                await follow()
+            except Gone:
+                log.info("cluster view: watch of %s expired; listing again", what)
+                delay = 0.2
+                continue
+            except XeneError as exc:
+                log.warning(
+                    "cluster view: following %s failed (%s); retrying in %.1fs", what, exc, delay
+                )
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+    async def _follow_pipelines(self) -> None:
+        items, revision = await self.store.list(Pipeline)
+        listed = {p.metadata.name: PipelineEntry.of(p) for p in items}
+        for name in list(self._pipelines.keys() - listed.keys()):
+            self._set_pipeline(name, None, revision)
+        for name, entry in listed.items():
+            current = self._pipelines.get(name)
+            if current is None or current.revision < entry.revision or current.uid != entry.uid:
+                self._set_pipeline(name, entry, entry.revision)
+        self._synced.pipelines.set()
+        async for event in self.store.watch(Pipeline, from_revision=revision + 1):
+            name = event.object.metadata.name
+            if event.type == "DELETED":
+                self._set_pipeline(name, None, event.revision)
+                continue
+            current = self._pipelines.get(name)
+            if current is not None and current.revision >= event.revision:
+                continue  # this process already observed its own newer write
+            self._set_pipeline(name, PipelineEntry.of(event.object), event.revision)
+
+    async def _follow_agents(self) -> None:
+        items, revision = await self.store.list(Agent)
+        listed = {a.metadata.name: AgentEntry.of(a) for a in items}
+        for name in list(self._agents.keys() - listed.keys()):
+            self._set_agent(name, None, revision)
+        for name, entry in listed.items():
+            self._set_agent(name, entry, entry.revision)
+        self._synced.agents.set()
+        async for event in self.store.watch(Agent, from_revision=revision + 1):
+            name = event.object.metadata.name
+            after = None if event.type == "DELETED" else AgentEntry.of(event.object)
+            self._set_agent(name, after, event.revision)
+
+    async def _follow_alive(self) -> None:
+        prefix = self.store.raw_key(ALIVE_PREFIX.rstrip("/")) + "/"
+        result = await self.store.client.get_prefix(prefix)
+        listed = {
+            kv.key.decode()[len(prefix) :]: _decode_alive(kv.key.decode()[len(prefix) :], kv)
+            for kv in result.kvs
+        }
+        for name in list(self._alive.keys() - listed.keys()):
+            self._set_alive(name, None, result.revision)
+        for name, entry in listed.items():
+            self._set_alive(name, entry, entry.revision)
+        self._synced.alive.set()
+        events = self.store.client.watch_prefix(prefix, start_revision=result.revision + 1)
+        try:
+            async for event in events:
+                name = event.kv.key.decode()[len(prefix) :]
+                if event.type == "DELETE":
+                    self._set_alive(name, None, event.revision)
+                else:
+                    self._set_alive(name, _decode_alive(name, event.kv), event.revision)
+        finally:
+            await events.aclose()

@@ -1,0 +1,401 @@
+"""`describe`: a readable multi-section view of one object, kind by kind."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from rich.console import Console
+from rich.text import Text
+
+from xene.ctl.ages import NONE, elapsed, timestamp_with_age
+from xene.ctl.output import PHASE_STYLES
+from xene.ctl.tables import dig, run_pipeline_name
+
+Object = Mapping[str, Any]
+INDENT = "  "
+
+
+@dataclass(frozen=True)
+class Line:
+    """A `Label: value` line, or a section heading when `value` is None."""
+
+    depth: int
+    label: str
+    value: str | None
+    phase: bool = False
+
+
+@dataclass
+class Description:
+    """The lines of a describe view; values of neighbouring fields line up like kubectl's."""
+
+    lines: list[Line] = field(default_factory=list)
+
+    def field(self, label: str, value: Any, depth: int = 0, phase: bool = False) -> None:
+        """A `Label: value` line; empty values show as `<none>`."""
+        text = NONE if value is None or value == "" else str(value)
+        self.lines.append(Line(depth, label, text, phase))
+
+    def values(self, label: str, values: Iterable[str], depth: int = 0) -> None:
+        """A label with one value per line, or `<none>`."""
+        items = list(values)
+        if not items:
+            self.field(label, NONE, depth)
+            return
+        self.field(label, items[0], depth)
+        for item in items[1:]:
+            self.lines.append(Line(depth, "", item))
+
+    def section(self, label: str, depth: int = 0) -> None:
+        """A heading; what follows at depth + 1 belongs to it."""
+        self.lines.append(Line(depth, label, None))
+
+    def _label_widths(self) -> list[int]:
+        # Values line up within each run of field lines at one depth, as kubectl's tabwriter does.
+        widths = [0] * len(self.lines)
+        start = 0
+        while start < len(self.lines):
+            end = start
+            depth = self.lines[start].depth
+            while (
+                end < len(self.lines)
+                and self.lines[end].value is not None
+                and self.lines[end].depth == depth
+            ):
+                end += 1
+            if end == start:
+                start += 1
+                continue
+            width = max(len(line.label) + 1 for line in self.lines[start:end])
+            for i in range(start, end):
+                widths[i] = width
+            start = end
+        return widths
+
+    def render_plain(self) -> str:
+        """Plain text, for pipes and files."""
+        out = []
+        for line, width in zip(self.lines, self._label_widths(), strict=True):
+            prefix = INDENT * line.depth
+            if line.value is None:
+                out.append(f"{prefix}{line.label}:")
+            else:
+                label = f"{line.label}:" if line.label else ""
+                out.append(f"{prefix}{label.ljust(width)}  {line.value}".rstrip())
+        return "".join(text + "\n" for text in out)
+
+    def render_rich(self, console: Console) -> None:
+        """Bold headings and coloured phases, for a terminal."""
+        for line, width in zip(self.lines, self._label_widths(), strict=True):
+            text = Text(INDENT * line.depth)
+            if line.value is None:
+                text.append(f"{line.label}:", style="bold")
+            else:
+                label = f"{line.label}:" if line.label else ""
+                text.append(label.ljust(width) + "  ", style="bold" if line.depth == 0 else "")
+                # A phase may carry a detail after it, as in `Error (exit 2)`.
+                phase = line.value.split(" ", 1)[0]
+                style = PHASE_STYLES.get(phase, "") if line.phase else ""
+                text.append(line.value, style=style)
+            console.print(text)
+
+
+def _joined(values: Any, empty: str = NONE) -> str:
+    """Items of a list, comma-separated, whatever their type; `empty` for none."""
+    if not isinstance(values, list) or not values:
+        return empty
+    return ", ".join(
+        str(value.get("name", value)) if isinstance(value, Mapping) else str(value)
+        for value in values
+    )
+
+
+def _pairs(mapping: Any) -> list[str]:
+    if not isinstance(mapping, Mapping):
+        return []
+    return [f"{key}={value}" for key, value in mapping.items()]
+
+
+def _metadata(out: Description, obj: Object, now: datetime) -> None:
+    metadata = obj.get("metadata") or {}
+    out.field("Name", metadata.get("name"))
+    out.field("Kind", obj.get("kind"))
+    out.values("Labels", _pairs(metadata.get("labels")))
+    out.values("Annotations", _pairs(metadata.get("annotations")))
+    owners = [
+        f"{ref.get('kind')}/{ref.get('name')}"
+        for ref in metadata.get("ownerReferences") or []
+        if isinstance(ref, Mapping)
+    ]
+    if owners:
+        out.values("Owned By", owners)
+    out.field("UID", metadata.get("uid"))
+    out.field("Resource Version", metadata.get("resourceVersion"))
+    if metadata.get("generation") is not None:
+        out.field("Generation", metadata.get("generation"))
+    out.field("Created", timestamp_with_age(metadata.get("creationTimestamp"), now))
+
+
+def task_order(tasks: Mapping[str, Any]) -> list[str]:
+    """Task names with every task after its dependencies; ties keep the written order."""
+    remaining = list(tasks)
+    placed: list[str] = []
+    while remaining:
+        ready = [
+            name
+            for name in remaining
+            if all(
+                dep in placed or dep not in tasks
+                for dep in (dig(tasks, name, "dependencies") or [])
+            )
+        ]
+        if not ready:  # a cycle cannot be stored, but never loop forever on one
+            placed.extend(remaining)
+            break
+        placed.extend(ready)
+        remaining = [name for name in remaining if name not in ready]
+    return placed
+
+
+def _tasks(out: Description, tasks: Any, depth: int) -> None:
+    if not isinstance(tasks, Mapping) or not tasks:
+        out.field("Tasks", NONE, depth)
+        return
+    out.section("Tasks", depth)
+    for name in task_order(tasks):
+        task = tasks[name] if isinstance(tasks[name], Mapping) else {}
+        out.section(name, depth + 1)
+        out.field("Image", task.get("image") or "(executor default)", depth + 2)
+        out.field("Depends On", _joined(task.get("dependencies")), depth + 2)
+        steps = [
+            str(step.get("name")) + (" (may fail)" if step.get("allowFailure") else "")
+            for step in task.get("steps") or []
+            if isinstance(step, Mapping)
+        ]
+        out.field("Steps", ", ".join(steps), depth + 2)
+        if task.get("timeout"):
+            out.field("Timeout", task.get("timeout"), depth + 2)
+        retries = task.get("retries")
+        if isinstance(retries, Mapping) and retries.get("limit"):
+            out.field(
+                "Retries", f"{retries['limit']} (backoff {retries.get('backoff', '0s')})", depth + 2
+            )
+
+
+def _trigger_summary(trigger: Mapping[str, Any]) -> str:
+    kind = trigger.get("type")
+    if kind == "cron":
+        detail = f"cron '{trigger.get('schedule')}'"
+        if trigger.get("timezone"):
+            detail += f" {trigger['timezone']}"
+    elif kind == "webhook":
+        detail = "webhook"
+    else:
+        detail = str(kind)
+    if trigger.get("suspend"):
+        detail += ", suspended"
+    return f"{trigger.get('name')}: {detail}"
+
+
+def _trigger_fields(out: Description, spec: Mapping[str, Any], depth: int) -> None:
+    out.field("Type", spec.get("type"), depth)
+    if spec.get("type") == "cron":
+        out.field("Schedule", spec.get("schedule"), depth)
+        out.field("Timezone", spec.get("timezone") or "UTC", depth)
+        out.field("Concurrency Policy", spec.get("concurrencyPolicy") or "Allow", depth)
+        if spec.get("startingDeadline"):
+            out.field("Starting Deadline", spec.get("startingDeadline"), depth)
+    if spec.get("secretEnv"):
+        out.field("Secret", f"from ${spec['secretEnv']} on the API server", depth)
+    elif spec.get("secretFile"):
+        out.field("Secret", f"from file {spec['secretFile']} on the API server", depth)
+    out.field("Suspended", "yes" if spec.get("suspend") else "no", depth)
+
+
+def _placement(out: Description, pipeline: Object, now: datetime, depth: int) -> None:
+    status = pipeline.get("status") or {}
+    out.field("Status", status.get("phase") or "NotScheduled", depth, phase=True)
+    out.field("Agent", status.get("agent"), depth)
+    if status.get("reason") or status.get("message"):
+        out.field("Reason", status.get("reason"), depth)
+        out.field("Message", status.get("message"), depth)
+    if status.get("agentPhase"):
+        out.field("Agent Status", status.get("agentPhase"), depth, phase=True)
+    if status.get("scheduledAt"):
+        out.field("Scheduled", timestamp_with_age(status.get("scheduledAt"), now), depth)
+    if status.get("lastRun") is not None:
+        out.field("Last Run", status.get("lastRun"), depth)
+
+
+def describe_workflow(
+    obj: Object, now: datetime, related: Mapping[str, Object], out: Description
+) -> None:
+    """Triggers, then each pipeline with its tasks and placement, then status."""
+    spec = obj.get("spec") or {}
+    triggers = [t for t in spec.get("triggers") or [] if isinstance(t, Mapping)]
+    if triggers:
+        out.section("Triggers")
+        for trigger in triggers:
+            out.section(str(trigger.get("name")), 1)
+            _trigger_fields(out, trigger, 2)
+    else:
+        out.field("Triggers", NONE)
+    out.section("Pipelines")
+    workflow_name = dig(obj, "metadata", "name")
+    for name, pipeline in (spec.get("pipelines") or {}).items():
+        out.section(name, 1)
+        out.field("Executor", pipeline.get("executor") or "docker", 2)
+        out.field("Agent Selector", ", ".join(_pairs(pipeline.get("agentSelector"))) or NONE, 2)
+        out.field("Triggers", _joined(pipeline.get("triggers"), "manual only"), 2)
+        derived = related.get(f"{workflow_name}.{name}")
+        if derived is not None:
+            out.section("Placement", 2)
+            _placement(out, derived, now, 3)
+        _tasks(out, pipeline.get("tasks"), 2)
+    status = obj.get("status") or {}
+    out.section("Status")
+    out.field("Observed Generation", status.get("observedGeneration"), 1)
+    out.field("Pipelines", _joined(status.get("pipelines")), 1)
+    out.field("Triggers", _joined(status.get("triggers")), 1)
+
+
+def describe_pipeline(
+    obj: Object, now: datetime, related: Mapping[str, Object], out: Description
+) -> None:
+    """Source, executor, selector, triggers, tasks, then where it is placed."""
+    spec = obj.get("spec") or {}
+    out.field("Workflow", spec.get("workflow"))
+    out.field("Pipeline", spec.get("pipeline"))
+    out.field("Executor", spec.get("executor") or "docker")
+    out.field("Agent Selector", ", ".join(_pairs(spec.get("agentSelector"))) or NONE)
+    triggers = [t for t in spec.get("triggers") or [] if isinstance(t, Mapping)]
+    out.values("Triggers", [_trigger_summary(t) for t in triggers] or ["manual only"])
+    if spec.get("env"):
+        out.values("Environment", _pairs(spec.get("env")))
+    _tasks(out, spec.get("tasks"), 0)
+    out.section("Placement")
+    _placement(out, obj, now, 1)
+
+
+def describe_trigger(
+    obj: Object, now: datetime, related: Mapping[str, Object], out: Description
+) -> None:
+    """The schedule or webhook, the pipelines it starts, and when it fired."""
+    spec = obj.get("spec") or {}
+    out.field("Workflow", spec.get("workflow"))
+    _trigger_fields(out, spec, 0)
+    out.values("Pipelines", [str(p) for p in spec.get("pipelines") or []])
+    status = obj.get("status") or {}
+    out.section("Status")
+    out.field("Last Fired", timestamp_with_age(status.get("lastFireTime"), now), 1)
+    if spec.get("type") == "cron":
+        out.field("Next Fire", timestamp_with_age(status.get("nextFireTime"), now), 1)
+    out.field("Last Run", status.get("lastRun"), 1)
+    if status.get("missedTicks"):
+        out.field("Missed Ticks", status.get("missedTicks"), 1)
+
+
+def describe_agent(
+    obj: Object, now: datetime, related: Mapping[str, Object], out: Description
+) -> None:
+    """What the agent declared, its liveness and the pipelines placed on it."""
+    spec = obj.get("spec") or {}
+    status = obj.get("status") or {}
+    out.field("Status", status.get("phase") or "NotReady", phase=True)
+    out.field("Capacity", spec.get("capacity"))
+    out.field("Executors", _joined(spec.get("executors")))
+    out.field("Version", spec.get("version"))
+    out.field("Hostname", spec.get("hostname"))
+    out.field("Last Heartbeat", timestamp_with_age(status.get("lastHeartbeat"), now))
+    out.field("Connected", timestamp_with_age(status.get("connectedAt"), now))
+    out.field("Server", status.get("server"))
+    if status.get("message"):
+        out.field("Message", status.get("message"))
+    out.values("Pipelines", [str(p) for p in status.get("pipelines") or []])
+    out.values("Running Runs", [str(r) for r in status.get("runningRuns") or []])
+
+
+def describe_run(
+    obj: Object, now: datetime, related: Mapping[str, Object], out: Description
+) -> None:
+    """What started the run, its phase and timing, and each task with its steps."""
+    spec = obj.get("spec") or {}
+    status = obj.get("status") or {}
+    out.field("Pipeline", run_pipeline_name(obj))
+    out.field("Run", spec.get("number"))
+    trigger = spec.get("trigger") or {}
+    trigger_text = str(trigger.get("type") or "manual")
+    if trigger.get("name"):
+        trigger_text += f" {trigger['name']}"
+    if trigger.get("user"):
+        trigger_text += f" by {trigger['user']}"
+    out.field("Trigger", trigger_text)
+    if spec.get("commit"):
+        out.field("Commit", spec.get("commit"))
+    if spec.get("parameters"):
+        out.values("Parameters", _pairs(spec.get("parameters")))
+    out.section("Status")
+    out.field("Phase", status.get("phase") or "Pending", 1, phase=True)
+    out.field("Agent", status.get("agent"), 1)
+    out.field("Started", timestamp_with_age(status.get("startedAt"), now), 1)
+    out.field("Finished", timestamp_with_age(status.get("finishedAt"), now), 1)
+    out.field("Duration", elapsed(status.get("startedAt"), status.get("finishedAt"), now), 1)
+    if status.get("message"):
+        out.field("Message", status.get("message"), 1)
+    if status.get("cancelRequested"):
+        out.field("Cancel Requested", "yes", 1)
+    attempts = [a for a in status.get("attempts") or [] if isinstance(a, Mapping)]
+    if len(attempts) > 1:
+        out.values(
+            "Attempts",
+            [
+                f"#{a.get('number')} on {a.get('agent') or NONE}: {a.get('result') or 'running'}"
+                for a in attempts
+            ],
+            1,
+        )
+    tasks = status.get("tasks") or {}
+    if not tasks:
+        out.field("Tasks", NONE)
+        return
+    out.section("Tasks")
+    for name, task in tasks.items():
+        out.section(name, 1)
+        out.field("Phase", task.get("phase"), 2, phase=True)
+        if task.get("attempt", 0) > 1:
+            out.field("Attempt", task.get("attempt"), 2)
+        out.field("Duration", elapsed(task.get("startedAt"), task.get("finishedAt"), now), 2)
+        if task.get("message"):
+            out.field("Message", task.get("message"), 2)
+        steps = [s for s in task.get("steps") or [] if isinstance(s, Mapping)]
+        if steps:
+            out.section("Steps", 2)
+            for step in steps:
+                state = str(step.get("state") or "NotExecuted")
+                if step.get("exitCode") is not None:
+                    state += f" (exit {step['exitCode']})"
+                out.field(str(step.get("name")), state, 3, phase=True)
+
+
+Describer = Callable[[Object, datetime, Mapping[str, Object], Description], None]
+
+DESCRIBERS: dict[str, Describer] = {
+    "workflows": describe_workflow,
+    "pipelines": describe_pipeline,
+    "triggers": describe_trigger,
+    "agents": describe_agent,
+    "pipelineruns": describe_run,
+}
+
+
+def describe(
+    kind_plural: str, obj: Object, now: datetime, related: Mapping[str, Object] | None = None
+) -> Description:
+    """The describe view of `obj`; `related` holds objects it refers to (a workflow's pipelines)."""
+    out = Description()
+    _metadata(out, obj, now)
+    DESCRIBERS[kind_plural](obj, now, related or {}, out)
+    return out

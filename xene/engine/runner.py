@@ -1,0 +1,508 @@
+"""Runs one pipeline's task DAG on an executor and reports every transition as it happens.
+
+A task becomes Ready when all its dependencies Succeeded and Running once it holds one of the
+`parallelism` slots; a task that fails (after its retries) skips everything that depends on it,
+while independent tasks go on. Steps of a task run in order in one context; the first error ends
+the task unless the step has `allowFailure`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from xene.api.durations import parse_duration
+from xene.api.run import (
+    PipelineRunStatus,
+    RunPhase,
+    StepState,
+    StepStatus,
+    TaskPhase,
+    TaskStatus,
+)
+from xene.api.validation import dag_order
+from xene.api.workflow import PipelineSpec, StepSpec, TaskSpec
+from xene.engine.clock import SYSTEM_CLOCK, Clock
+from xene.engine.environment import merge_environment
+from xene.engine.events import (
+    LogLine,
+    ObserverFanout,
+    OutputStream,
+    RunCancelled,
+    RunEvent,
+    RunFailed,
+    RunObserver,
+    RunStarted,
+    RunSucceeded,
+    StepFailed,
+    StepStarted,
+    StepSucceeded,
+    TaskCancelled,
+    TaskFailed,
+    TaskReady,
+    TaskRetrying,
+    TaskSkipped,
+    TaskStarted,
+    TaskSucceeded,
+)
+from xene.engine.executor import Executor, ExecutorError, TaskContext, Workspace
+from xene.engine.graph import direct_dependants, transitive_dependants
+from xene.engine.output import DEFAULT_OUTPUT_LIMIT, StepOutput
+from xene.engine.shielding import complete_despite_cancel
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """Knobs of one run: how many tasks at once, and how much output one step may write."""
+
+    parallelism: int = 4
+    output_limit: int = DEFAULT_OUTPUT_LIMIT
+
+    def __post_init__(self) -> None:
+        if self.parallelism < 1:
+            raise ValueError(f"parallelism must be at least 1 (got {self.parallelism})")
+        if self.output_limit < 1:
+            raise ValueError(f"output_limit must be at least 1 byte (got {self.output_limit})")
+
+
+def _fresh_steps(task: TaskSpec) -> list[StepStatus]:
+    return [StepStatus(name=step.name, allowFailure=step.allowFailure) for step in task.steps]
+
+
+def _names(names: list[str]) -> str:
+    return ", ".join(f"'{name}'" for name in names)
+
+
+class PipelineRunner:
+    """Executes one run of a pipeline; `run()` once, `cancel()` from anywhere, `status()` anytime.
+
+    `variables` are the run's `XENE_*` facts (see `run_variables`); they win over the pipeline's,
+    task's and step's own `env`. Pass `slots` to share one capacity limit among several runs
+    (an agent's capacity); otherwise the run gets `options.parallelism` slots of its own.
+    """
+
+    def __init__(
+        self,
+        pipeline: PipelineSpec,
+        executor: Executor,
+        *,
+        run_id: str,
+        variables: Mapping[str, str] | None = None,
+        observers: Iterable[RunObserver] = (),
+        options: RunOptions | None = None,
+        clock: Clock = SYSTEM_CLOCK,
+        slots: asyncio.Semaphore | None = None,
+    ) -> None:
+        dag_order(pipeline.tasks)  # raises Invalid on unknown dependencies and cycles
+        self._pipeline = pipeline
+        self._executor = executor
+        self._run_id = run_id
+        self._variables = merge_environment(variables or {})
+        self._observers = ObserverFanout(observers)
+        self._options = options or RunOptions()
+        self._clock = clock
+        self._slots = slots or asyncio.Semaphore(self._options.parallelism)
+        self._dependants = direct_dependants(pipeline.tasks)
+        self._status = PipelineRunStatus(
+            tasks={
+                name: TaskStatus(name=name, steps=_fresh_steps(task))
+                for name, task in pipeline.tasks.items()
+            }
+        )
+        self._running: dict[asyncio.Task[TaskPhase], str] = {}
+        self._cancel_reason: str | None = None
+        self._started = False
+        self._finished = asyncio.Event()
+
+    @property
+    def run_id(self) -> str:
+        """The id this run was started with."""
+        return self._run_id
+
+    def status(self) -> PipelineRunStatus:
+        """A copy of the run's current state, safe to store or send."""
+        return self._status.model_copy(deep=True)
+
+    async def run(self) -> PipelineRunStatus:
+        """Execute the DAG to its end and return the final status (call once).
+
+        Cancelling the asyncio task that awaits this (agent shutdown) stops the steps and cleans
+        up like cancel() but reports no final events: the run is left Running, to be retried.
+        """
+        if self._started:
+            raise RuntimeError(f"run '{self._run_id}' was already started")
+        self._started = True
+        try:
+            await self._run()
+        finally:
+            self._finished.set()
+        return self.status()
+
+    def request_cancel(self, reason: str = "cancelled") -> None:
+        """Start cancelling without waiting (safe to call from an observer of this run)."""
+        if self._status.phase.finished or self._cancel_reason is not None:
+            return
+        self._cancel_reason = reason
+        self._status.cancelRequested = True
+        # Once only: _run_task absorbs exactly one cancellation (see uncancel there).
+        for task in list(self._running):
+            task.cancel()
+
+    async def cancel(self, reason: str = "cancelled") -> None:
+        """Stop running steps (SIGTERM, then SIGKILL after the executor's grace period), mark
+        unfinished tasks Cancelled, and wait until the run has wound down.
+
+        Not from an observer of this run: the run waits for its observers (use request_cancel).
+        """
+        self.request_cancel(reason)
+        if self._started:
+            await self._finished.wait()
+
+    # The run
+
+    async def _run(self) -> None:
+        self._status.phase = RunPhase.RUNNING
+        self._status.startedAt = self._clock.now()
+        await self._emit(RunStarted, tasks=tuple(self._pipeline.tasks))
+        if self._cancel_reason is not None:
+            await self._cancel_unfinished()
+            await self._finish_run()
+            return
+        try:
+            workspace = await self._executor.prepare_run(self._run_id)
+        except Exception as exc:
+            if not isinstance(exc, ExecutorError):
+                log.exception("run %s: preparing the workspace failed", self._run_id)
+            await self._abandon(f"could not prepare the run's workspace: {exc}")
+            return
+        try:
+            await self._schedule(workspace)
+        finally:
+            await complete_despite_cancel(self._cleanup(workspace))
+        await self._finish_run()
+
+    async def _schedule(self, workspace: Workspace) -> None:
+        async with asyncio.TaskGroup() as group:
+            while True:
+                for name in await self._promote_ready():
+                    # Checked per task: cancel() may arrive while TaskReady events go out.
+                    if self._cancel_reason is None:
+                        task = group.create_task(
+                            self._run_task(name, workspace), name=f"xene:{self._run_id}:{name}"
+                        )
+                        self._running[task] = name
+                if not self._running:
+                    break
+                done, _ = await asyncio.wait(self._running, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    name = self._running.pop(task)
+                    phase = TaskPhase.CANCELLED if task.cancelled() else task.result()
+                    if phase is TaskPhase.FAILED:
+                        await self._skip_dependants(name)
+        if self._cancel_reason is not None:
+            await self._cancel_unfinished()
+
+    async def _promote_ready(self) -> list[str]:
+        ready: list[str] = []
+        if self._cancel_reason is not None:
+            return ready
+        for name, task in self._pipeline.tasks.items():
+            status = self._status.tasks[name]
+            if status.phase is not TaskPhase.WAITING:
+                continue
+            if all(
+                self._status.tasks[dependency].phase is TaskPhase.SUCCEEDED
+                for dependency in task.dependencies
+            ):
+                status.phase = TaskPhase.READY
+                ready.append(name)
+                await self._emit(TaskReady, task=name)
+        return ready
+
+    async def _skip_dependants(self, failed: str) -> None:
+        for name in transitive_dependants(self._dependants, failed):
+            status = self._status.tasks[name]
+            if status.phase is TaskPhase.WAITING:
+                status.phase = TaskPhase.SKIPPED
+                status.message = f"task '{failed}' failed"
+                status.finishedAt = self._clock.now()
+                await self._emit(TaskSkipped, task=name, message=status.message)
+
+    async def _cancel_unfinished(self) -> None:
+        for name, status in self._status.tasks.items():
+            if not status.phase.finished:
+                await self._finish_task(name, TaskPhase.CANCELLED, self._cancel_reason)
+
+    async def _abandon(self, message: str) -> None:
+        """End a run whose tasks could not start at all."""
+        for name in self._status.tasks:
+            status = self._status.tasks[name]
+            status.phase = TaskPhase.SKIPPED
+            status.message = "not started: the run's workspace could not be prepared"
+            status.finishedAt = self._clock.now()
+            await self._emit(TaskSkipped, task=name, message=status.message)
+        await self._finish_run(message)
+
+    async def _finish_run(self, failure: str | None = None) -> None:
+        tasks = self._status.tasks.values()
+        cancelled = [t.name for t in tasks if t.phase is TaskPhase.CANCELLED]
+        failed = [t.name for t in tasks if t.phase is TaskPhase.FAILED]
+        self._status.finishedAt = self._clock.now()
+        if self._cancel_reason is not None and cancelled:
+            self._status.phase = RunPhase.CANCELLED
+            self._status.message = self._cancel_reason
+            await self._emit(RunCancelled, message=self._cancel_reason)
+        elif failure is None and all(t.phase is TaskPhase.SUCCEEDED for t in tasks):
+            self._status.phase = RunPhase.SUCCEEDED
+            await self._emit(RunSucceeded)
+        else:
+            plural = "task" if len(failed) == 1 else "tasks"
+            message = failure or f"{plural} {_names(failed)} failed"
+            self._status.phase = RunPhase.FAILED
+            self._status.message = message
+            await self._emit(RunFailed, message=message)
+
+    async def _cleanup(self, workspace: Workspace) -> None:
+        try:
+            await self._executor.cleanup_run(workspace)
+        except Exception:
+            log.exception("run %s: cleaning up workspace %s failed", self._run_id, workspace)
+
+    # One task
+
+    async def _run_task(self, name: str, workspace: Workspace) -> TaskPhase:
+        try:
+            async with self._slots:
+                return await self._attempts(name, workspace)
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            # Only a cancel() of this run is absorbed here; a cancel of run() itself propagates.
+            if self._cancel_reason is None or current is None or current.uncancel() > 0:
+                raise
+            status = self._status.tasks[name]
+            if not status.phase.finished:
+                await self._finish_task(name, TaskPhase.CANCELLED, self._cancel_reason)
+            return status.phase
+        except Exception as exc:
+            log.exception("run %s: task %s failed unexpectedly", self._run_id, name)
+            await self._finish_task(name, TaskPhase.FAILED, f"internal error: {exc}")
+            return TaskPhase.FAILED
+
+    async def _attempts(self, name: str, workspace: Workspace) -> TaskPhase:
+        task = self._pipeline.tasks[name]
+        limit = task.retries.limit if task.retries else 0
+        backoff = parse_duration(task.retries.backoff) if task.retries else 0.0
+        status = self._status.tasks[name]
+        for attempt in itertools.count(1):
+            status.phase = TaskPhase.RUNNING
+            status.attempt = attempt
+            status.startedAt = status.startedAt or self._clock.now()
+            status.message = None
+            status.steps = _fresh_steps(task)
+            await self._emit(TaskStarted, task=name, attempt=attempt)
+            failure = await self._attempt(name, task, attempt, workspace)
+            if failure is None:
+                await self._finish_task(name, TaskPhase.SUCCEEDED)
+                return TaskPhase.SUCCEEDED
+            if attempt > limit:
+                await self._finish_task(name, TaskPhase.FAILED, failure)
+                return TaskPhase.FAILED
+            status.message = (
+                f"attempt {attempt} failed: {failure}; retrying in {task.retries.backoff}"
+                if task.retries
+                else failure
+            )
+            await self._emit(
+                TaskRetrying, task=name, attempt=attempt, message=failure, delay_seconds=backoff
+            )
+            await self._clock.sleep(backoff)
+        raise AssertionError("unreachable")
+
+    async def _attempt(
+        self, name: str, task: TaskSpec, attempt: int, workspace: Workspace
+    ) -> str | None:
+        """One try of a task in a fresh context: None on success, else why it failed."""
+        context: TaskContext | None = None
+        seconds = parse_duration(task.timeout) if task.timeout else None
+        try:
+            async with asyncio.timeout(seconds) as deadline:
+                system = {
+                    "XENE_TASK": name,
+                    "XENE_TASK_ATTEMPT": str(attempt),
+                    "XENE_WORKSPACE": workspace.path,
+                }
+                task_env = merge_environment(self._pipeline.env, task.env, self._variables, system)
+                context = await self._executor.open_task(name, task, workspace, task_env)
+                for index, step in enumerate(task.steps):
+                    step_env = merge_environment(
+                        self._pipeline.env,
+                        task.env,
+                        step.env,
+                        self._variables,
+                        system,
+                        {"XENE_STEP": step.name},
+                    )
+                    failure = await self._run_step(
+                        name, attempt, index, step, context, step_env, deadline
+                    )
+                    if failure is not None and not step.allowFailure:
+                        return failure
+            return None
+        except TimeoutError as exc:
+            if deadline.expired():
+                return f"timed out after {task.timeout}"
+            return f"executor timed out: {exc}"
+        except (ExecutorError, ValueError) as exc:
+            return str(exc)
+        except Exception as exc:
+            log.exception("run %s: task %s attempt %d failed", self._run_id, name, attempt)
+            return f"internal error: {exc}"
+        finally:
+            if context is not None:
+                await complete_despite_cancel(self._close_context(name, context))
+
+    async def _close_context(self, name: str, context: TaskContext) -> None:
+        try:
+            await context.close()
+        except Exception:
+            log.exception("run %s: closing the context of task %s failed", self._run_id, name)
+
+    async def _finish_task(self, name: str, phase: TaskPhase, message: str | None = None) -> None:
+        status = self._status.tasks[name]
+        status.phase = phase
+        status.message = message
+        status.finishedAt = self._clock.now()
+        if phase is TaskPhase.SUCCEEDED:
+            await self._emit(TaskSucceeded, task=name, attempt=status.attempt)
+        elif phase is TaskPhase.FAILED:
+            await self._emit(TaskFailed, task=name, attempt=status.attempt, message=message or "")
+        elif phase is TaskPhase.CANCELLED:
+            await self._emit(TaskCancelled, task=name, attempt=status.attempt)
+
+    # One step
+
+    async def _run_step(
+        self,
+        task_name: str,
+        attempt: int,
+        index: int,
+        step: StepSpec,
+        context: TaskContext,
+        env: Mapping[str, str],
+        task_deadline: asyncio.Timeout,
+    ) -> str | None:
+        """Run one step: None when it succeeded, else the task-level reason it failed."""
+        status = self._status.tasks[task_name].steps[index]
+        status.state = StepState.RUNNING
+        status.startedAt = self._clock.now()
+        await self._emit(
+            StepStarted,
+            task=task_name,
+            step=step.name,
+            attempt=attempt,
+            started_at=status.startedAt,
+        )
+        numbers = itertools.count(1)
+
+        async def deliver(stream: OutputStream, text: str) -> None:
+            line = LogLine(
+                run_id=self._run_id,
+                task=task_name,
+                step=step.name,
+                attempt=attempt,
+                stream=stream,
+                number=next(numbers),
+                line=text,
+                time=self._clock.now(),
+            )
+            await self._observers.log_line(line)
+
+        output = StepOutput(deliver, self._options.output_limit)
+        seconds = parse_duration(step.timeout) if step.timeout else None
+        exit_code: int | None = None
+        try:
+            async with asyncio.timeout(seconds) as deadline:
+                exit_code = await context.exec_step(step, env, output.feed)
+        except TimeoutError as exc:
+            if not deadline.expired():
+                return await self._end_step(
+                    task_name, attempt, step, status, output, None, f"executor timed out: {exc}"
+                )
+            message = f"timed out after {step.timeout}"
+            await self._end_step(task_name, attempt, step, status, output, None, message)
+            return f"step '{step.name}' {message}"
+        except ExecutorError as exc:
+            return await self._end_step(task_name, attempt, step, status, output, None, str(exc))
+        except asyncio.CancelledError:
+            if self._cancel_reason is not None:
+                why = "cancelled"
+            elif task_deadline.expired():
+                why = f"stopped: the task timed out after {self._pipeline.tasks[task_name].timeout}"
+            else:
+                why = "interrupted"
+            await complete_despite_cancel(
+                self._end_step(task_name, attempt, step, status, output, None, why)
+            )
+            raise
+        except Exception as exc:
+            log.exception("run %s: step %s/%s failed", self._run_id, task_name, step.name)
+            return await self._end_step(
+                task_name, attempt, step, status, output, None, f"internal error: {exc}"
+            )
+        if exit_code == 0:
+            return await self._end_step(task_name, attempt, step, status, output, 0, None)
+        await self._end_step(
+            task_name, attempt, step, status, output, exit_code, f"exit code {exit_code}"
+        )
+        return f"step '{step.name}' failed with exit code {exit_code}"
+
+    async def _end_step(
+        self,
+        task_name: str,
+        attempt: int,
+        step: StepSpec,
+        status: StepStatus,
+        output: StepOutput,
+        exit_code: int | None,
+        error: str | None,
+    ) -> str | None:
+        """Record the step's end after its last log line; returns the task-level failure."""
+        await output.flush()
+        status.exitCode = exit_code
+        status.finishedAt = self._clock.now()
+        started = status.startedAt or status.finishedAt
+        if error is None:
+            status.state = StepState.SUCCESS
+            await self._emit(
+                StepSucceeded,
+                task=task_name,
+                step=step.name,
+                attempt=attempt,
+                exit_code=exit_code or 0,
+                started_at=started,
+                finished_at=status.finishedAt,
+            )
+            return None
+        status.state = StepState.ERROR
+        status.message = error
+        await self._emit(
+            StepFailed,
+            task=task_name,
+            step=step.name,
+            attempt=attempt,
+            exit_code=exit_code,
+            message=error,
+            allow_failure=step.allowFailure,
+            started_at=started,
+            finished_at=status.finishedAt,
+        )
+        return f"step '{step.name}': {error}"
+
+    async def _emit(self, kind: type[RunEvent], **fields: Any) -> None:
+        await self._observers.event(kind(run_id=self._run_id, time=self._clock.now(), **fields))
