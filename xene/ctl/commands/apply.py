@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from xene.api.errors import Invalid, Unavailable, XeneError
@@ -43,7 +45,7 @@ def report_document_error(document: Document, exc: XeneError) -> None:
 def read_documents(paths: tuple[str, ...]) -> list[Document]:
     """Every document of `paths`; on any unreadable or malformed source, report and exit 1."""
     try:
-        documents = load_documents(paths, click.get_binary_stream("stdin"))
+        documents = load_documents(paths, sys.stdin.buffer)
     except Invalid as exc:
         report_problems(exc)
         raise click.exceptions.Exit(ExitCode.USER_ERROR) from None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from xene.api.errors import Invalid, XeneError
@@ -58,7 +60,7 @@ def validate(paths: tuple[str, ...]) -> None:
     except Invalid as exc:
         report_problems(exc)
         raise click.exceptions.Exit(ExitCode.USER_ERROR) from None
-    stdin = click.get_binary_stream("stdin")
+    stdin = sys.stdin.buffer
     all_valid = True
     for path in files:
         source_name = STDIN_NAME if path == "-" else path
