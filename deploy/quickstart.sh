@@ -27,7 +27,10 @@ if [ "${1:-}" = "stop" ]; then stop_all; exit 0; fi
 
 echo "== installing Xene into $root/.venv"
 if [ ! -x .venv/bin/python ]; then python3 -m venv .venv; fi
-.venv/bin/python -m pip install -q -e . 
+.venv/bin/python -m pip install -q -e . >"$state/install.log" 2>&1 || {
+  echo "installing Xene failed; the end of $state/install.log:" >&2; tail -n 30 "$state/install.log" >&2
+  exit 1
+}
 export PATH="$root/.venv/bin:$PATH"
 
 running() { [ -f "$state/$1.pid" ] && kill -0 "$(cat "$state/$1.pid")" 2>/dev/null; }
