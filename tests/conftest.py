@@ -5,4 +5,5 @@ pytest_plugins = [
     "tests.fixtures.docker",
     "tests.fixtures.servers",
     "tests.fixtures.agents",
+    "tests.fixtures.etcd_cluster",
 ]

@@ -39,6 +39,7 @@ from xene.store.etcd import (
     KeyValue,
     Put,
     RangeResult,
+    TxnOp,
 )
 from xene.store.leases import Lease
 
@@ -151,8 +152,10 @@ class ObjectStore:
         await self.close()
 
     async def ping(self) -> None:
-        """Raise Unavailable unless etcd answers (for readiness checks)."""
-        await self.client.status()
+        """Raise Unavailable unless etcd serves a quorum read (for readiness checks)."""
+        # A linearizable read needs the cluster's quorum; a status call would be answered by a
+        # lone member that can no longer commit anything.
+        await self.client.get(f"{self.prefix}/readyz")
 
     # -- keys -----------------------------------------------------------------------------
 
@@ -237,21 +240,24 @@ class ObjectStore:
         AlreadyExists when the name is taken. With `lease`, the object is deleted when the lease
         ends (later updates keep the lease).
         """
-        cls = type(obj)
-        key = self.object_key(cls, obj.metadata.name)
+        stored, absent, put = self.creation(obj, lease=lease)
+        result = await self.client.transaction([absent], [put])
+        if not result.succeeded:
+            raise AlreadyExists(f"{_kind(type(obj))} '{obj.metadata.name}' already exists")
+        stored.metadata.resourceVersion = str(result.revision)
+        return stored
+
+    def creation(self, obj: T, *, lease: int | None = None) -> tuple[T, Compare, Put]:
+        """What `create` writes, for a caller's own transaction: the object to store, the
+        compare that its key is free, and its put. Set resourceVersion from the revision."""
+        key = self.object_key(type(obj), obj.metadata.name)
         stored = obj.model_copy(deep=True)
         meta = stored.metadata
         meta.uid = str(uuid.uuid4())
         meta.creationTimestamp = self._clock()
         meta.generation = 1
         meta.resourceVersion = None
-        result = await self.client.transaction(
-            [Compare.missing(key)], [Put(key, _encode(stored), lease=lease or 0)]
-        )
-        if not result.succeeded:
-            raise AlreadyExists(f"{_kind(cls)} '{meta.name}' already exists")
-        meta.resourceVersion = str(result.revision)
-        return stored
+        return stored, Compare.missing(key), Put(key, _encode(stored), lease=lease or 0)
 
     async def update(self, obj: T) -> T:
         """Replace an object if it is still at `obj.metadata.resourceVersion` (compare-and-swap).
@@ -288,8 +294,8 @@ class ObjectStore:
                 [FieldError("metadata.resourceVersion", f"'{resource_version}' is not a number")]
             ) from None
 
-    async def _replace(self, stored: T, obj: T) -> T:
-        """Write `obj` over `stored` if the key is still at stored's version."""
+    async def _replace(self, stored: T, obj: T, also: Sequence[TxnOp] = ()) -> T:
+        """Write `obj` over `stored` if the key is still at stored's version (with `also`)."""
         cls = type(obj)
         name = obj.metadata.name
         expected = int(stored.metadata.resourceVersion or 0)
@@ -305,7 +311,7 @@ class ObjectStore:
             return stored
         result = await self.client.transaction(
             [Compare.mod_revision_is(key, expected)],
-            [Put(key, _encode(new), ignore_lease=True)],
+            [Put(key, _encode(new), ignore_lease=True), *also],
             [Get(key)],
         )
         if not result.succeeded:
@@ -346,11 +352,13 @@ class ObjectStore:
         fn: Callable[[T], T | Awaitable[T | None] | None],
         *,
         attempts: int = 10,
+        also: Callable[[T], Sequence[TxnOp]] | None = None,
     ) -> T:
         """Read-modify-write, retried on Conflict: `fn` gets a fresh copy each time.
 
         `fn` returns the object to store, or None to leave it as it is; it may be async and
         must not have side effects beyond the object, since it can run several times.
+        `also(changed)` gives more writes (raw keys) to commit in the same transaction.
         """
         for attempt in range(attempts):
             kv = await self.client.get(self.object_key(cls, name))
@@ -365,7 +373,8 @@ class ObjectStore:
             if type(changed) is not cls or changed.metadata.name != name:
                 raise TypeError(f"mutate must return the same {_kind(cls)} '{name}' or None")
             try:
-                return await self._replace(stored, changed)
+                extra = also(changed) if also is not None else ()
+                return await self._replace(stored, changed, extra)
             except Conflict:
                 # Spread the retries of writers that collided so they do not collide again.
                 await asyncio.sleep(random.uniform(0, min(0.05, 0.002 * 2**attempt)))
