@@ -5,17 +5,30 @@ lease certainly lives until TTL after the *sending* of the last acknowledged hea
 moment the server may have declared the agent dead and moved its pipelines, so the agent stops
 them; on reconnect the server sends the full desired set and the agent converges to it. A
 returning agent therefore never runs a pipeline that moved.
+
+Runs are not fenced: an attempt in progress keeps running and reporting when the lease may have
+expired. The server ignores reports of an attempt that is no longer current, and the agent's
+next Hello lists the attempts it runs, so the server either keeps each one or sends CancelRun
+for it. Stopping them here instead would turn every short network cut into failed or repeated
+runs, while only the server knows whether an attempt was really handed on.
+
+Run reports (RunUpdate, LogChunk) go out from the outbox in seq order, at most REPORT_WINDOW
+unacknowledged at a time; after a reconnect every unacknowledged one is sent again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import socket
 import time
-from collections.abc import AsyncIterator, Callable
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -23,8 +36,10 @@ from pydantic import ValidationError
 
 from xene import __version__
 from xene.agent.backoff import ReconnectBackoff
+from xene.agent.runs.outbox import Outbox, report_seq
 from xene.agent.settings import AgentSettings
 from xene.agent.supervisor import AssignedPipeline, PipelineState, PipelineSupervisor
+from xene.api.errors import Unavailable
 from xene.api.pipeline import Pipeline
 from xene.proto.xene.v1 import agent_pb2
 from xene.proto.xene.v1.agent_pb2_grpc import AgentServiceStub
@@ -36,6 +51,9 @@ DUPLICATE_NAME_RETRY_SECONDS = 30.0
 # Without a Welcome this long after dialling, the attempt counts as failed.
 WELCOME_TIMEOUT_SECONDS = 15.0
 _HEARTBEATS_REMEMBERED = 64
+# Run reports sent and not yet acknowledged, at most: the server's pace limits the agent's.
+REPORT_WINDOW = 256
+DEFAULT_REQUEST_TIMEOUT = 10.0
 
 _CHANNEL_OPTIONS = [
     ("grpc.keepalive_time_ms", 10_000),
@@ -47,6 +65,9 @@ _CHANNEL_OPTIONS = [
 
 CommandHandler = Callable[[agent_pb2.Command], str | None]
 """Takes over one command; returns None when accepted, else why it was refused."""
+
+ActiveRuns = Callable[[], Iterable[tuple[str, int]]]
+"""The (run, attempt) pairs the agent executes or still reports on, for Hello.runs."""
 
 
 def refuse_commands(command: agent_pb2.Command) -> str | None:
@@ -73,8 +94,14 @@ def decode_assignment(message: agent_pb2.Assignment) -> AssignedPipeline:
     )
 
 
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
 @dataclass
-class _Outbox:
+class _StreamQueue:
     """Messages waiting to go out on the current stream; None closes the agent's side."""
 
     queue: asyncio.Queue[agent_pb2.AgentMessage | None]
@@ -104,18 +131,23 @@ class ServerConnection:
         backoff: ReconnectBackoff | None = None,
         monotonic: Callable[[], float] = time.monotonic,
         command_handler: CommandHandler = refuse_commands,
+        reports: Outbox | None = None,
+        active_runs: ActiveRuns | None = None,
     ) -> None:
         self.settings = settings
         self.supervisor = supervisor
         self.backoff = backoff or ReconnectBackoff()
         self.monotonic = monotonic
         self.command_handler = command_handler
+        self.reports = reports
+        self.active_runs = active_runs
         self.connected = asyncio.Event()
         self.server_identity: str | None = None
         self.lease_ttl = 0.0
         # Monotonic time until which the server certainly still holds our liveness lease.
         self.renewed_until: float | None = None
-        self._outbox: _Outbox | None = None
+        self._stream: _StreamQueue | None = None
+        self._requests: dict[str, asyncio.Future[agent_pb2.CreateRunResponse]] = {}
         self._call: grpc.aio.StreamStreamCall | None = None
         self._call_ended_by: str | None = None
         self._heartbeat_sent: dict[int, float] = {}
@@ -169,8 +201,9 @@ class ServerConnection:
             log.error("cannot connect to %s: %s", self.server, exc)
         finally:
             self.connected.clear()
-            self._outbox = None
+            self._stream = None
             self._call = None
+            self._fail_requests("the connection to the apiserver was lost")
         if was_connected and not stop.is_set():
             log.warning("disconnected from apiserver %s", self.server_identity or "")
 
@@ -230,19 +263,23 @@ class ServerConnection:
                 agent_pb2.PipelineRef(name=a.name, generation=a.generation, uid=a.uid)
                 for a in self.supervisor.assigned
             ],
+            runs=[
+                agent_pb2.RunRef(run=run, attempt=attempt)
+                for run, attempt in (self.active_runs() if self.active_runs else ())
+            ],
         )
 
     async def _session(self, stop: asyncio.Event) -> bool:
         """Run one stream; True if the server welcomed us. Raises AioRpcError on RPC failure."""
-        outbox = _Outbox(asyncio.Queue())
+        stream = _StreamQueue(asyncio.Queue())
         welcomed = False
         async with self._channel() as channel:
             hello_sent = self.monotonic()
-            outbox.send(agent_pb2.AgentMessage(hello=self._hello()))
-            call = AgentServiceStub(channel).Connect(outbox.drain(), metadata=self._metadata())
+            stream.send(agent_pb2.AgentMessage(hello=self._hello()))
+            call = AgentServiceStub(channel).Connect(stream.drain(), metadata=self._metadata())
             self._call, self._call_ended_by = call, None
             helpers = [
-                asyncio.create_task(self._goodbye_on_stop(stop, outbox)),
+                asyncio.create_task(self._goodbye_on_stop(stop, stream)),
                 asyncio.create_task(self._expect_welcome()),
             ]
             try:
@@ -250,15 +287,20 @@ class ServerConnection:
                     kind = message.WhichOneof("message")
                     if kind == "welcome":
                         welcomed = True
-                        helpers.append(self._welcomed(message.welcome, hello_sent, outbox))
+                        helpers.append(self._welcomed(message.welcome, hello_sent, stream))
                     elif kind == "assignments":
                         self._assign(message.assignments)
                     elif kind == "heartbeat_ack":
                         self._acknowledged(message.heartbeat_ack.seq)
                     elif kind == "command":
-                        error = self.command_handler(message.command)
+                        error = self._handle_command(message.command)
                         ack = agent_pb2.Ack(command_id=message.command.id, error=error or "")
-                        outbox.send(agent_pb2.AgentMessage(ack=ack))
+                        stream.send(agent_pb2.AgentMessage(ack=ack))
+                    elif kind == "report_ack":
+                        if self.reports is not None:
+                            self.reports.ack(message.report_ack.seqs)
+                    elif kind == "create_run":
+                        self._answered(message.create_run)
                 if not stop.is_set():
                     log.warning("the server ended the stream")
             except asyncio.CancelledError:
@@ -281,14 +323,14 @@ class ServerConnection:
             call.cancel()
 
     def _welcomed(
-        self, welcome: agent_pb2.Welcome, hello_sent: float, outbox: _Outbox
+        self, welcome: agent_pb2.Welcome, hello_sent: float, stream: _StreamQueue
     ) -> asyncio.Task[None]:
         self.server_identity = welcome.server
         self.lease_ttl = welcome.lease_ttl_seconds
         # The server granted the lease after our Hello left, so it lives at least this long.
         self._extend_lease(hello_sent + welcome.lease_ttl_seconds)
         self._heartbeat_sent.clear()
-        self._outbox = outbox
+        self._stream = stream
         self.backoff.reset()
         self.connected.set()
         log.info(
@@ -303,7 +345,29 @@ class ServerConnection:
         for state in self.supervisor.states():
             self._report_state(state)
         interval = max(welcome.heartbeat_interval_seconds, 0.05)
-        return asyncio.create_task(self._heartbeats(interval, outbox))
+        return asyncio.create_task(self._welcomed_loops(interval, stream))
+
+    async def _welcomed_loops(self, interval: float, stream: _StreamQueue) -> None:
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self._heartbeats(interval, stream))
+            if self.reports is not None:
+                group.create_task(self._send_reports(self.reports, stream))
+
+    async def _send_reports(self, reports: Outbox, stream: _StreamQueue) -> None:
+        """Send unacknowledged reports in seq order, keeping at most REPORT_WINDOW in flight.
+
+        A new stream starts from the beginning: whatever the last one carried without an
+        acknowledgement may never have been stored.
+        """
+        sent = 0
+        while True:
+            room = REPORT_WINDOW - reports.unacked_through(sent)
+            batch = reports.after(sent, room)
+            for message in batch:
+                stream.send(message)
+                sent = report_seq(message)
+            if not batch:
+                await reports.wait_changed()
 
     def _assign(self, assignments: agent_pb2.Assignments) -> None:
         desired = [decode_assignment(item) for item in assignments.pipelines]
@@ -311,7 +375,7 @@ class ServerConnection:
         log.info("assignments from the server: %d pipeline(s): %s", len(desired), names)
         self.supervisor.converge(desired)
 
-    async def _heartbeats(self, interval: float, outbox: _Outbox) -> None:
+    async def _heartbeats(self, interval: float, stream: _StreamQueue) -> None:
         seq = 0
         while True:
             await asyncio.sleep(interval)
@@ -320,7 +384,7 @@ class ServerConnection:
             self._heartbeat_sent.pop(seq - _HEARTBEATS_REMEMBERED, None)
             sent_at = Timestamp()
             sent_at.GetCurrentTime()
-            outbox.send(
+            stream.send(
                 agent_pb2.AgentMessage(heartbeat=agent_pb2.Heartbeat(seq=seq, sent_at=sent_at))
             )
 
@@ -334,11 +398,11 @@ class ServerConnection:
             self.renewed_until = until
             self._fence_changed.set()
 
-    async def _goodbye_on_stop(self, stop: asyncio.Event, outbox: _Outbox) -> None:
+    async def _goodbye_on_stop(self, stop: asyncio.Event, stream: _StreamQueue) -> None:
         await stop.wait()
         log.info("shutting down: saying goodbye to the server")
-        outbox.send(agent_pb2.AgentMessage(goodbye=agent_pb2.Goodbye(reason="agent stopping")))
-        outbox.close()
+        stream.send(agent_pb2.AgentMessage(goodbye=agent_pb2.Goodbye(reason="agent stopping")))
+        stream.close()
         # The server ends the stream once it has released the agent; don't wait forever.
         await asyncio.sleep(GOODBYE_GRACE_SECONDS)
         self._end_call(f"the server did not end the stream within {GOODBYE_GRACE_SECONDS:g}s")
@@ -349,10 +413,10 @@ class ServerConnection:
             self._end_call(f"no welcome from the server within {WELCOME_TIMEOUT_SECONDS:g}s")
 
     def _report_state(self, state: PipelineState) -> None:
-        outbox = self._outbox
-        if outbox is None:
+        stream = self._stream
+        if stream is None:
             return  # re-reported after the next Welcome
-        outbox.send(
+        stream.send(
             agent_pb2.AgentMessage(
                 pipeline_state=agent_pb2.PipelineState(
                     name=state.name,
@@ -362,6 +426,98 @@ class ServerConnection:
                 )
             )
         )
+
+    # -- commands and requests ------------------------------------------------------------
+
+    def _handle_command(self, command: agent_pb2.Command) -> str | None:
+        try:
+            return self.command_handler(command)
+        except Exception as exc:
+            log.exception("handling command %s failed", command.id)
+            return f"the agent failed to handle the command: {exc}"
+
+    async def create_run(
+        self,
+        pipeline: str,
+        *,
+        trigger: dict[str, Any],
+        parameters: dict[str, str] | None = None,
+        env: dict[str, str] | None = None,
+        dedup_key: str = "",
+        concurrency_policy: str = "Allow",
+        timeout: float = DEFAULT_REQUEST_TIMEOUT,  # noqa: ASYNC109 - a per-request deadline
+    ) -> agent_pb2.CreateRunResponse:
+        """Ask the server to create a run of `pipeline` (cron ticks); its answer as sent.
+
+        The answer's `error` or `skipped` say when no run was created. Raises Unavailable when
+        the agent is not connected, the connection drops, or no answer comes within `timeout`.
+        """
+        stream = self._stream
+        if stream is None or not self.connected.is_set():
+            raise Unavailable(f"cannot create a run of {pipeline}: not connected to the apiserver")
+        request_id = uuid.uuid4().hex
+        answer: asyncio.Future[agent_pb2.CreateRunResponse] = (
+            asyncio.get_running_loop().create_future()
+        )
+        self._requests[request_id] = answer
+        try:
+            stream.send(
+                agent_pb2.AgentMessage(
+                    create_run=agent_pb2.CreateRunRequest(
+                        request_id=request_id,
+                        pipeline=pipeline,
+                        trigger_json=json.dumps(trigger, default=_json_default).encode(),
+                        parameters=parameters or {},
+                        env=env or {},
+                        dedup_key=dedup_key,
+                        concurrency_policy=concurrency_policy,
+                    )
+                )
+            )
+            try:
+                async with asyncio.timeout(timeout):
+                    return await answer
+            except TimeoutError:
+                raise Unavailable(
+                    f"cannot create a run of {pipeline}: no answer from the apiserver within "
+                    f"{timeout:g}s"
+                ) from None
+        finally:
+            self._requests.pop(request_id, None)
+
+    def _answered(self, response: agent_pb2.CreateRunResponse) -> None:
+        answer = self._requests.get(response.request_id)
+        if answer is not None and not answer.done():
+            answer.set_result(response)
+
+    def _fail_requests(self, reason: str) -> None:
+        for answer in self._requests.values():
+            if not answer.done():
+                answer.set_exception(Unavailable(reason))
+
+    async def report_trigger_state(self, trigger: str, status: dict[str, Any]) -> None:
+        """Tell the server what the agent observed of `trigger` (best effort: dropped when
+        not connected; the next observation replaces it anyway)."""
+        stream = self._stream
+        if stream is None or not self.connected.is_set():
+            return
+        stream.send(
+            agent_pb2.AgentMessage(
+                trigger_state=agent_pb2.TriggerState(
+                    trigger=trigger,
+                    status_json=json.dumps(status, default=_json_default).encode(),
+                )
+            )
+        )
+
+    async def drain_reports(self, seconds: float) -> bool:
+        """Wait until the server acknowledged every report (at shutdown); False after
+        `seconds` or when not connected (the outbox keeps them on disk for the next start)."""
+        if self.reports is None or not len(self.reports):
+            return True
+        if not self.connected.is_set():
+            return False
+        return await self.reports.wait_empty(seconds)
 
     # -- fencing --------------------------------------------------------------------------
 

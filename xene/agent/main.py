@@ -57,11 +57,21 @@ async def serve(settings: AgentSettings) -> None:
 @click.option("--parallelism", type=int, help="Tasks run at once inside runs [CPU count].")
 @click.option("--executors", help="Comma-separated executors offered [docker,process].")
 @click.option(
+    "--executor",
+    type=click.Choice(["docker", "process"]),
+    help="What runs tasks of pipelines that ask for docker: docker (DOCKER_HOST or the "
+    "default socket) or process (host processes, for hosts without Docker) [docker].",
+)
+@click.option(
     "--tls-ca",
     type=click.Path(path_type=Path),
     help="CA certificate to verify the apiserver's TLS certificate with.",
 )
-@click.option("--data-dir", type=click.Path(path_type=Path), help="State directory.")
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path),
+    help="State directory: unsent run reports, workspaces [~/.xene/agent-NAME].",
+)
 @click.option("--log-level", help="debug, info, warning, error [info].")
 @click.version_option(__version__, prog_name="xene-agent")
 def main(config_file: Path | None, executors: str | None, **flags: object) -> None:

@@ -7,9 +7,9 @@ import re
 import socket
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 
 from xene.api.meta import DNS1123_SUBDOMAIN, MAX_SUBDOMAIN_LENGTH
 
@@ -94,8 +94,22 @@ class AgentSettings(BaseModel):
     parallelism: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, le=1024)
     executors: list[str] = Field(default_factory=lambda: ["docker", "process"])
     tls_ca: Path | None = None
+    # Default: ~/.xene/agent-{name}, so several agents on one host keep separate state.
     data_dir: Path = Path("~/.xene/agent").expanduser()
+    # What runs pipelines that ask for docker: `process` serves them on hosts without Docker.
+    executor: Literal["docker", "process"] = "docker"
     log_level: str = "info"
+    # Testing only, no flag (XENE_AGENT_CRON_SCHEDULE_OVERRIDE): every cron trigger of this
+    # agent fires on this schedule instead, e.g. "* * * * * *" (a sixth field: seconds).
+    cron_schedule_override: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _data_dir_per_name(cls, data: Any) -> Any:
+        if isinstance(data, dict) and not data.get("data_dir"):
+            name = data.get("name") or _default_name()
+            return {**data, "data_dir": Path(f"~/.xene/agent-{name}")}
+        return data
 
     @field_validator("server", mode="before")
     @classmethod

@@ -86,6 +86,8 @@ class RunTrigger(StrictModel):
     scheduledTime: datetime | None = None
     deliveryId: str | None = None
     user: str | None = None
+    # A webhook's JSON body as delivered (bounded): steps find it in the workspace as a file.
+    payload: str | None = None
 
 
 class RunAttempt(StrictModel):

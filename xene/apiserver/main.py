@@ -63,11 +63,25 @@ async def serve(settings: ApiServerSettings) -> None:
 @click.option("--tls-key-file", type=click.Path(path_type=Path), help="TLS key for gRPC.")
 @click.option("--agent-lease-ttl-seconds", type=int, help="Agent liveness lease TTL [10].")
 @click.option("--leader-lease-ttl-seconds", type=int, help="Controller election TTL [5].")
+@click.option(
+    "--notifier-webhook",
+    "notifier_webhooks",
+    multiple=True,
+    metavar="URL",
+    help="POST run events as JSON to URL (repeatable; see `notifiers` in the config file).",
+)
 @click.option("--identity", help="Name of this replica [hostname-pid].")
 @click.option("--log-level", help="debug, info, warning, error [info].")
 @click.version_option(__version__, prog_name="xene-apiserver")
-def main(config_file: Path | None, etcd_endpoints: str | None, **flags: object) -> None:
+def main(
+    config_file: Path | None,
+    etcd_endpoints: str | None,
+    notifier_webhooks: tuple[str, ...],
+    **flags: object,
+) -> None:
     """Run the Xene API server (REST API, agent service and controllers)."""
+    if notifier_webhooks:
+        flags["notifiers"] = list(notifier_webhooks)
     if etcd_endpoints:
         flags["etcd_endpoints"] = [e.strip() for e in etcd_endpoints.split(",") if e.strip()]
     if config_file is None:

@@ -15,6 +15,8 @@ from xene.api.errors import Unavailable
 from xene.apiserver.controllers.agents import AgentController
 from xene.apiserver.controllers.base import Controller
 from xene.apiserver.controllers.manager import ControllerManager
+from xene.apiserver.controllers.run_gc import RunHistoryCollector
+from xene.apiserver.controllers.runs import RunDispatcher
 from xene.apiserver.controllers.scheduler import SchedulerController
 from xene.apiserver.controllers.workflows import WorkflowController
 from xene.apiserver.grpc.agents import AgentServicer
@@ -23,7 +25,11 @@ from xene.apiserver.http.app import create_app
 from xene.apiserver.services.agents import AgentService, load_agent_tokens
 from xene.apiserver.services.cluster_view import ClusterView
 from xene.apiserver.services.health import HealthService
+from xene.apiserver.services.logstore import FileLogStore, LogStore
+from xene.apiserver.services.notifiers import NotifierHub
 from xene.apiserver.services.objects import ObjectService
+from xene.apiserver.services.run_reports import RunEventPublisher, RunReportService
+from xene.apiserver.services.runs import RunService
 from xene.apiserver.settings import ApiServerSettings, split_address
 from xene.store.embedded import EmbeddedEtcd
 from xene.store.etcd import EtcdClient
@@ -70,6 +76,11 @@ class ApiServer:
         self.ready = asyncio.Event()
         self.http_port: int | None = None
         self.grpc_port: int | None = None
+        # Set once run() has connected to etcd; the HTTP app gets them as app.state.*.
+        self.runs: RunService | None = None
+        self.logs: LogStore | None = None
+        # Whatever fans run events out to notifiers (NotifierHub); None: no notifiers.
+        self.notifiers: RunEventPublisher | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
         """Serve until `stop` is set, then shut down every part and return."""
@@ -94,12 +105,24 @@ class ApiServer:
             store = ObjectStore(client, prefix=settings.etcd_prefix)
 
             objects = ObjectService(store)
+            self.runs = RunService(store, history_limit=settings.run_history_limit)
+            self.logs = FileLogStore(
+                settings.logs_dir, max_bytes_per_step=settings.log_max_bytes_per_step
+            )
+            notifiers = NotifierHub(settings.notifiers, self.logs.append_events)
+            await notifiers.start()
+            stack.push_async_callback(notifiers.close)
+            self.notifiers = notifiers
             app = create_app(
                 objects,
                 HealthService(store),
                 api_token=settings.api_token.get_secret_value(),
                 max_body_bytes=settings.max_body_bytes,
             )
+            # Run routes reach these through the app state.
+            app.state.runs = self.runs
+            app.state.logs = self.logs
+            app.state.notifiers = self.notifiers
             http_socket = bind_socket(settings.http_address, "HTTP")
             stack.callback(http_socket.close)
             self.http_port = http_socket.getsockname()[1]
@@ -123,8 +146,9 @@ class ApiServer:
             )
             if not agents.requires_token:
                 log.warning("agents are not authenticated: start with --agent-token to require one")
+            reports = RunReportService(store, self.runs, self.logs, notifiers=self.notifiers)
             grpc_server, self.grpc_port = create_agent_server(
-                AgentServicer(agents),
+                AgentServicer(agents, reports),
                 settings.grpc_address,
                 tls_cert_file=settings.tls_cert_file,
                 tls_key_file=settings.tls_key_file,
@@ -137,6 +161,8 @@ class ApiServer:
                 WorkflowController(store),
                 SchedulerController(store, view),
                 AgentController(store, view),
+                RunDispatcher(store, view, self.runs),
+                RunHistoryCollector(store, self.runs, self.logs),
             ]
             manager = ControllerManager(store, election, controllers)
 

@@ -8,6 +8,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field, SecretStr, field_validator
 
+from xene.apiserver.services.notifiers import NotifierSettings
+
 
 def split_address(address: str, default_port: int) -> tuple[str, int]:
     """`host:port` (or `[::1]:port`, or `host`) as a pair."""
@@ -38,13 +40,17 @@ class ApiServerSettings(BaseModel):
     agent_lease_ttl_seconds: int = Field(default=10, ge=2, le=300)
     leader_lease_ttl_seconds: int = Field(default=5, ge=2, le=300)
     max_body_bytes: int = Field(default=1 << 20, ge=1024)
+    run_history_limit: int = Field(default=50, ge=1, le=100_000)
+    log_dir: Path | None = None
+    log_max_bytes_per_step: int = Field(default=1 << 20, ge=1024)
+    notifiers: list[NotifierSettings] = Field(default_factory=list)
     identity: str = Field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
     log_level: str = "info"
 
-    @field_validator("data_dir")
+    @field_validator("data_dir", "log_dir")
     @classmethod
-    def _expand(cls, value: Path) -> Path:
-        return value.expanduser()
+    def _expand(cls, value: Path | None) -> Path | None:
+        return value.expanduser() if value is not None else None
 
     @field_validator("http_address", "grpc_address")
     @classmethod
@@ -53,6 +59,11 @@ class ApiServerSettings(BaseModel):
         if not host or not 0 < port < 65536:
             raise ValueError(f"'{value}' is not HOST:PORT")
         return value
+
+    @property
+    def logs_dir(self) -> Path:
+        """Where run logs are kept: `log_dir`, else `{data_dir}/logs`."""
+        return self.log_dir if self.log_dir is not None else self.data_dir / "logs"
 
     @property
     def embedded(self) -> bool:

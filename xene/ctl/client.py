@@ -33,6 +33,7 @@ CONNECT_TIMEOUT_SECONDS = 5.0
 
 ApplyAction = Literal["created", "configured", "unchanged"]
 WatchEventType = Literal["ADDED", "MODIFIED", "DELETED"]
+EventList = list[dict[str, Any]]
 
 
 class ServerUnreachable(Unavailable):
@@ -252,6 +253,66 @@ class XeneClient:
                 for line in response.iter_lines():
                     if line.strip():
                         yield _watch_event(line)
+        except httpx.TransportError as exc:
+            raise ServerUnreachable(self.server, _transport_cause(exc)) from exc
+
+    def start_run(self, pipeline: str, parameters: dict[str, str] | None = None) -> dict[str, Any]:
+        """Start a run of the Pipeline object `pipeline` (`workflow.pipeline`); the new run."""
+        body = {"parameters": dict(parameters or {})}
+        path = f"{_object_path('pipelines', pipeline)}/runs"
+        return cast(dict[str, Any], self._request("POST", path, json=body).json())
+
+    def list_runs(
+        self, label_selector: str | None = None, phase: str | None = None
+    ) -> ResourceList:
+        """Runs, newest first, optionally only those with these labels and this phase."""
+        params = {k: v for k, v in (("labelSelector", label_selector), ("phase", phase)) if v}
+        body = self._request("GET", _kind_path("pipelineruns"), params=params).json()
+        return ResourceList(
+            kind=str(body.get("kind", "List")),
+            items=list(body.get("items") or []),
+            resource_version=(body.get("metadata") or {}).get("resourceVersion"),
+        )
+
+    def cancel_run(self, name: str) -> dict[str, Any]:
+        """Ask the server to stop a run; the run as stored after the request."""
+        path = f"{_object_path('pipelineruns', name)}/cancel"
+        return cast(dict[str, Any], self._request("POST", path).json())
+
+    def run_events(self, name: str) -> EventList:
+        """The recorded events of a run, oldest first."""
+        body = self._request("GET", f"{_object_path('pipelineruns', name)}/events").json()
+        return list(body.get("items") or []) if isinstance(body, dict) else []
+
+    def run_logs(
+        self,
+        name: str,
+        *,
+        task: str | None = None,
+        step: str | None = None,
+        attempt: int | None = None,
+        follow: bool = False,
+    ) -> Iterator[str]:
+        """Lines of a run's output (without line ends); with `follow`, until the run ends."""
+        params: dict[str, str] = {}
+        if task:
+            params["task"] = task
+        if step:
+            params["step"] = step
+        if attempt:
+            params["attempt"] = str(attempt)
+        if follow:
+            params["follow"] = "true"
+        timeout = httpx.Timeout(None, connect=CONNECT_TIMEOUT_SECONDS) if follow else self._timeout
+        path = f"{_object_path('pipelineruns', name)}/logs"
+        try:
+            with self._http.stream(
+                "GET", path, params=params, timeout=timeout, headers={"Accept": "text/plain"}
+            ) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    raise _error_from_response(response)
+                yield from response.iter_lines()
         except httpx.TransportError as exc:
             raise ServerUnreachable(self.server, _transport_cause(exc)) from exc
 

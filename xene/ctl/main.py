@@ -9,10 +9,15 @@ import click
 
 from xene.api.errors import XeneError
 from xene.ctl.commands.apply import apply
+from xene.ctl.commands.cancel import cancel
 from xene.ctl.commands.config import config
 from xene.ctl.commands.delete import delete
 from xene.ctl.commands.describe import describe
 from xene.ctl.commands.get import get
+from xene.ctl.commands.logs import logs
+from xene.ctl.commands.report import report
+from xene.ctl.commands.run import run
+from xene.ctl.commands.runs import runs
 from xene.ctl.commands.validate import validate
 from xene.ctl.commands.version import version
 from xene.ctl.connection import ServerConnection
@@ -71,6 +76,8 @@ def cli(ctx: click.Context, server: str | None, token: str | None) -> None:
 
 
 for command in (apply, get, describe, delete, validate, version, config):
+    cli.add_command(command)
+for command in (run, runs, logs, cancel, report):
     cli.add_command(command)
 
 

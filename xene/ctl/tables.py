@@ -110,6 +110,8 @@ COLUMNS: dict[str, list[Column]] = {
         Column("NEXT", lambda o, now: until(dig(o, "status", "nextFireTime"), now)),
         Column("AGE", _age),
         Column("TIMEZONE", lambda o, now: _text(dig(o, "spec", "timezone")), wide_only=True),
+        Column("LAST-RUN", lambda o, now: _text(dig(o, "status", "lastRun")), wide_only=True),
+        Column("MISSED", lambda o, now: str(dig(o, "status", "missedTicks") or 0), wide_only=True),
         Column(
             "CONCURRENCY", lambda o, now: _text(dig(o, "spec", "concurrencyPolicy")), wide_only=True
         ),

@@ -170,7 +170,11 @@ class StepFailed(StepEvent):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LogLine:
-    """One line a step wrote, without its line ending; `number` counts from 1 per step attempt."""
+    """One line a step wrote, without its line ending; `number` counts from 1 per step attempt.
+
+    `truncated` marks the engine's marker line that stands in for output dropped past the step's
+    output limit; no line of that step attempt follows it.
+    """
 
     run_id: str
     task: str
@@ -180,6 +184,7 @@ class LogLine:
     number: int
     line: str
     time: datetime
+    truncated: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form with the time in ISO 8601."""
@@ -207,6 +212,10 @@ class ObserverFanout:
 
     def __init__(self, observers: Iterable[RunObserver]) -> None:
         self._observers = list(observers)
+
+    def add(self, observer: RunObserver) -> None:
+        """Deliver to `observer` too, after the others."""
+        self._observers.append(observer)
 
     async def event(self, event: RunEvent) -> None:
         """Hand `event` to every observer."""

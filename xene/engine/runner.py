@@ -56,6 +56,14 @@ from xene.engine.shielding import complete_despite_cancel
 
 log = logging.getLogger(__name__)
 
+PAYLOAD_FILE = ".xene/payload.json"
+# The payload goes in through the environment of a fixed command: no payload text is ever part
+# of a command line, and the same works in a container and on the host.
+_WRITE_PAYLOAD = StepSpec(
+    name="xene-payload",
+    run='mkdir -p "$XENE_WORKSPACE/.xene" && printf "%s" "$XENE_PAYLOAD" > "$XENE_PAYLOAD_FILE"',
+)
+
 
 @dataclass(frozen=True)
 class RunOptions:
@@ -98,6 +106,7 @@ class PipelineRunner:
         options: RunOptions | None = None,
         clock: Clock = SYSTEM_CLOCK,
         slots: asyncio.Semaphore | None = None,
+        payload: str | None = None,
     ) -> None:
         dag_order(pipeline.tasks)  # raises Invalid on unknown dependencies and cycles
         self._pipeline = pipeline
@@ -119,11 +128,21 @@ class PipelineRunner:
         self._cancel_reason: str | None = None
         self._started = False
         self._finished = asyncio.Event()
+        # A webhook's body, written to PAYLOAD_FILE in the workspace before the first step.
+        self._payload = payload
+        self._payload_lock = asyncio.Lock()
+        self._payload_written = payload is None
 
     @property
     def run_id(self) -> str:
         """The id this run was started with."""
         return self._run_id
+
+    def add_observer(self, observer: RunObserver) -> None:
+        """Also report to `observer` (one that needs the runner itself, e.g. its status)."""
+        if self._started:
+            raise RuntimeError(f"run '{self._run_id}' already started: add observers before")
+        self._observers.add(observer)
 
     def status(self) -> PipelineRunStatus:
         """A copy of the run's current state, safe to store or send."""
@@ -337,8 +356,11 @@ class PipelineRunner:
                     "XENE_TASK_ATTEMPT": str(attempt),
                     "XENE_WORKSPACE": workspace.path,
                 }
+                if self._payload is not None:
+                    system["XENE_PAYLOAD_FILE"] = f"{workspace.path}/{PAYLOAD_FILE}"
                 task_env = merge_environment(self._pipeline.env, task.env, self._variables, system)
                 context = await self._executor.open_task(name, task, workspace, task_env)
+                await self._write_payload(context, task_env)
                 for index, step in enumerate(task.steps):
                     step_env = merge_environment(
                         self._pipeline.env,
@@ -366,6 +388,29 @@ class PipelineRunner:
         finally:
             if context is not None:
                 await complete_despite_cancel(self._close_context(name, context))
+
+    async def _write_payload(self, context: TaskContext, env: Mapping[str, str]) -> None:
+        """Put the payload into the workspace once, before any step of any task runs."""
+        if self._payload_written:
+            return
+        async with self._payload_lock:
+            if self._payload_written or self._payload is None:
+                return
+            output = bytearray()
+
+            async def collect(stream: OutputStream, data: bytes) -> None:
+                output.extend(data[: max(0, 2048 - len(output))])
+
+            code = await context.exec_step(
+                _WRITE_PAYLOAD, {**env, "XENE_PAYLOAD": self._payload}, collect
+            )
+            if code != 0:
+                detail = output.decode(errors="replace").strip()
+                raise ExecutorError(
+                    f"could not write the webhook payload to {PAYLOAD_FILE} in the workspace "
+                    f"(exit code {code}){': ' + detail if detail else ''}"
+                )
+            self._payload_written = True
 
     async def _close_context(self, name: str, context: TaskContext) -> None:
         try:
@@ -420,6 +465,8 @@ class PipelineRunner:
                 number=next(numbers),
                 line=text,
                 time=self._clock.now(),
+                # The output object flags the cap before it hands over the marker line.
+                truncated=output.truncated,
             )
             await self._observers.log_line(line)
 

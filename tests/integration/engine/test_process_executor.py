@@ -273,3 +273,23 @@ def max_overlap(status: PipelineRunStatus) -> int:
         running += change
         peak = max(peak, running)
     return peak
+
+
+async def test_a_failing_task_is_retried_after_its_backoff_until_it_succeeds(
+    tmp_path: Path,
+) -> None:
+    observer = RecordingObserver()
+    # The workspace outlives attempts, so a counter in it tells the attempts apart.
+    flaky = (
+        'n=$(($(cat tries 2>/dev/null || echo 0) + 1)); echo $n > tries; echo "try $n"; '
+        "[ $n -ge 3 ]"
+    )
+    spec = {"flaky": {"retries": {"limit": 3, "backoff": "100ms"}, "steps": [step(flaky)]}}
+    started = time.monotonic()
+    status = await make_runner(spec, tmp_path, observer).run()
+
+    assert status.phase is RunPhase.SUCCEEDED
+    assert status.tasks["flaky"].attempt == 3
+    assert observer.output("flaky") == ["try 1", "try 2", "try 3"]
+    assert observer.kinds("flaky").count("TaskRetrying") == 2
+    assert time.monotonic() - started >= 0.2

@@ -50,3 +50,18 @@ def test_bad_settings_name_the_flag_and_the_problem(flags, field, words) -> None
         load_settings(AgentSettings, flags, environ={})
     problems = {str(problem) for problem in caught.value.errors}
     assert any(p.startswith(field) and words in p for p in problems), problems
+
+
+def test_each_agent_name_gets_its_own_state_directory_unless_one_is_given() -> None:
+    settings = load_settings(AgentSettings, {"name": "builder-1"}, environ={})
+    assert settings.data_dir.name == "agent-builder-1" and settings.data_dir.is_absolute()
+    given = load_settings(AgentSettings, {"name": "b", "data_dir": "/srv/xene"}, environ={})
+    assert str(given.data_dir) == "/srv/xene"
+
+
+def test_the_executor_is_docker_or_process() -> None:
+    assert load_settings(AgentSettings, {"name": "a"}, environ={}).executor == "docker"
+    environ = agent_environment({"XENE_AGENT_EXECUTOR": "process"})
+    assert load_settings(AgentSettings, {"name": "a"}, environ=environ).executor == "process"
+    with pytest.raises(Invalid, match="executor"):
+        load_settings(AgentSettings, {"name": "a", "executor": "kubernetes"}, environ={})

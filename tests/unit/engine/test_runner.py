@@ -430,6 +430,7 @@ async def test_output_beyond_the_limit_is_dropped_after_one_marker_line() -> Non
     assert lines[-1].startswith("[xene] output truncated")
     assert "1 KiB" in lines[-1]
     assert sum(1 for line in lines if "truncated" in line) == 1
+    assert [line.truncated for line in observer.lines][-2:] == [False, True]
 
 
 async def test_binary_output_is_decoded_with_replacement_characters() -> None:

@@ -139,6 +139,18 @@ class ContainerFactory(ABC):
     async def release(self, container_id: str) -> None:
         """The task attempt is over; the container's processes must stop."""
 
+    async def claim_workspace(self, run_id: str) -> str | None:
+        """A ready workspace volume that becomes the run's own, or None to create one."""
+        return None
+
+    async def discard_workspace(self, volume: str) -> None:
+        """The run is over; remove what `claim_workspace` handed out for it."""
+        return None
+
+    async def close(self) -> None:
+        """Remove whatever the factory keeps in reserve."""
+        return None
+
 
 class FreshContainers(ContainerFactory):
     """One new container per task attempt, removed when released."""
@@ -204,7 +216,7 @@ class DockerExecutor(Executor):
         kill_grace: float = DEFAULT_KILL_GRACE,
         default_image: str | None = None,
         labels: Mapping[str, str] | None = None,
-        factory: ContainerFactory | None = None,
+        factory: ContainerFactory | Callable[[DockerAPI], ContainerFactory] | None = None,
         max_threads: int = 32,
     ) -> None:
         self._api = DockerAPI(client or docker.from_env(), max_threads)
@@ -212,7 +224,13 @@ class DockerExecutor(Executor):
         self._kill_grace = kill_grace
         self._default_image = default_image
         self._labels = {LABEL_MANAGED: "true", **(labels or {})}
-        self._factory = factory or FreshContainers(self._api)
+        # A callable builds the factory on this executor's client (e.g. WarmPool.factory(...)).
+        if factory is None:
+            self._factory: ContainerFactory = FreshContainers(self._api)
+        elif isinstance(factory, ContainerFactory):
+            self._factory = factory
+        else:
+            self._factory = factory(self._api)
         self._pull_locks: dict[str, asyncio.Lock] = {}
 
     @property
@@ -220,8 +238,16 @@ class DockerExecutor(Executor):
         """The client and thread pool this executor uses."""
         return self._api
 
+    @property
+    def factory(self) -> ContainerFactory:
+        """Where task containers come from."""
+        return self._factory
+
     async def prepare_run(self, run_id: str) -> Workspace:
-        """Create the run's workspace volume."""
+        """Create the run's workspace volume (or take a warm one from the factory)."""
+        warm = await self._factory.claim_workspace(run_id)
+        if warm is not None:
+            return Workspace(run_id=run_id, path=WORKSPACE_PATH, location=warm)
         name = f"xene-{_slug(run_id, 80)}-{uuid.uuid4().hex[:8]}"
         await self._api.checked(
             "could not create the workspace volume",
@@ -281,6 +307,7 @@ class DockerExecutor(Executor):
     async def cleanup_run(self, workspace: Workspace) -> None:
         """Remove the run's containers (any a failure left behind) and then its volume."""
         await self.sweep(run_id=workspace.run_id)
+        await self._factory.discard_workspace(workspace.location)
 
     async def sweep(self, run_id: str | None = None) -> int:
         """Remove containers and volumes this executor's labels mark (of one run, or all)."""
@@ -312,8 +339,11 @@ class DockerExecutor(Executor):
         return removed
 
     async def close(self) -> None:
-        """Close the Docker client and the thread pool."""
-        self._api.close()
+        """Close the container factory, the Docker client and the thread pool."""
+        try:
+            await self._factory.close()
+        finally:
+            self._api.close()
 
 
 class DockerTaskContext(TaskContext):

@@ -42,7 +42,9 @@ class ControllerManager:
                 try:
                     async with asyncio.TaskGroup() as group:
                         for controller in self.controllers:
-                            group.create_task(ControllerRunner(self.store, controller).run())
+                            workers = getattr(controller, "workers", 2)
+                            runner = ControllerRunner(self.store, controller, workers=workers)
+                            group.create_task(runner.run())
                         group.create_task(self._watch_leadership())
                 except* LeadershipLost:
                     log.warning("lost leadership; controllers stopped, campaigning again")

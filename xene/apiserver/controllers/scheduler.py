@@ -18,7 +18,7 @@ from xene.api.meta import utc_now
 from xene.api.pipeline import Pipeline, SchedulePhase
 from xene.apiserver.controllers.base import KeySource, WatchSource
 from xene.apiserver.services.cluster_view import ClusterView, PipelineEntry, ViewChange
-from xene.apiserver.services.placement import Placement, choose_agent, selector_matches
+from xene.apiserver.services.placement import Placement, selector_matches
 from xene.store.objects import ObjectStore
 
 log = logging.getLogger(__name__)
@@ -83,6 +83,14 @@ class SchedulingTriggers:
                     for name in self.view.unscheduled_matching(freed):
                         enqueue(name)
                 return
+            if (
+                change.kind == "agent"
+                and change.before is not None
+                and change.after is not None
+                and (change.before.labels, change.before.capacity)
+                == (change.after.labels, change.after.capacity)
+            ):
+                return  # a status write (heartbeat, pipeline count): placement is unaffected
             # An agent appeared, changed, died or came back: its pipelines may have to move,
             # and unscheduled pipelines it matches may fit on it now.
             for entry in self.view.pipelines_on(change.name):
@@ -103,6 +111,8 @@ class SchedulerController:
 
     name = "scheduler"
     resync_seconds = 30.0
+    # Decisions are in-memory and exclusive; the workers overlap the etcd writes.
+    workers = 16
 
     def __init__(
         self,
@@ -117,38 +127,42 @@ class SchedulerController:
         self.sources: list[WatchSource | KeySource] = [
             SchedulingTriggers(view, self.resync_seconds)
         ]
-        self._lock = asyncio.Lock()
 
     async def reconcile(self, key: str) -> None:
         """Keep pipeline `key` where it is if still fitting, else place it anew."""
         await self.view.wait_synced()
-        async with self._lock:
-            entry = self.view.pipeline(key)
-            if entry is None:
-                return
-            current = entry.placed_on
-            placement = choose_agent(entry.selector, self.view.candidates(), current)
-            if _same_decision(entry, placement):
-                return
-            now = self.clock()
-            wrote = False
+        # Deciding and reserving run without an await in between, so no other reconcile can
+        # decide in the middle; the reservation makes the slot count as taken while the write
+        # is in flight, and writes of many pipelines proceed at once.
+        entry = self.view.pipeline(key)
+        if entry is None:
+            return
+        current = entry.placed_on
+        placement = self.view.choose(entry.selector, current)
+        if _same_decision(entry, placement):
+            return
+        self.view.reserve(key, current, placement.agent)
+        now = self.clock()
+        wrote = False
 
-            def place(pipeline: Pipeline) -> Pipeline | None:
-                nonlocal wrote
-                status = pipeline.status
-                stored_on = status.agent if status.phase == SchedulePhase.SCHEDULED else None
-                if stored_on != current:
-                    wrote = False
-                    return None  # the view is behind: decide again once it has caught up
-                placed = apply_placement(pipeline, placement, now)
-                wrote = placed is not None
-                return placed
+        def place(pipeline: Pipeline) -> Pipeline | None:
+            nonlocal wrote
+            status = pipeline.status
+            stored_on = status.agent if status.phase == SchedulePhase.SCHEDULED else None
+            if stored_on != current:
+                wrote = False
+                return None  # the view is behind: decide again once it has caught up
+            placed = apply_placement(pipeline, placement, now)
+            wrote = placed is not None
+            return placed
 
-            try:
-                updated = await self.store.mutate(Pipeline, key, place)
-            except NotFound:
-                return
+        try:
+            updated = await self.store.mutate(Pipeline, key, place)
             self.view.observe_pipeline(updated)
+        except NotFound:
+            return
+        finally:
+            self.view.release(key)
         if wrote:
             self._log_decision(key, entry, current, placement)
 

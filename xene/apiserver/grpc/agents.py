@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
 
 import grpc
 
-from xene.api.errors import XeneError
+from xene.api.errors import Conflict, Invalid, NotFound, Unavailable, XeneError
 from xene.apiserver.grpc.errors import grpc_code_of
 from xene.apiserver.services.agents import (
     AgentCommand,
@@ -18,11 +19,22 @@ from xene.apiserver.services.agents import (
     AgentSession,
     PipelineAssignment,
 )
+from xene.apiserver.services.run_reports import (
+    LogChunkReport,
+    RunReportService,
+    RunRequest,
+    RunUpdateReport,
+)
+from xene.apiserver.services.runs import CreatedRun
 from xene.proto.xene.v1 import agent_pb2, agent_pb2_grpc
 
 log = logging.getLogger(__name__)
 
 HELLO_TIMEOUT_SECONDS = 10.0
+# Tries of a run report while etcd is unavailable, before the stream is ended.
+REPORT_ATTEMPTS = 4
+
+R = TypeVar("R")
 
 
 def hello_from_proto(message: agent_pb2.Hello) -> AgentHello:
@@ -36,6 +48,7 @@ def hello_from_proto(message: agent_pb2.Hello) -> AgentHello:
         executors=list(message.executors),
         parallelism=message.parallelism,
         pipelines=[(ref.name, ref.generation) for ref in message.pipelines],
+        runs=[(ref.run, ref.attempt) for ref in message.runs],
     )
 
 
@@ -56,14 +69,82 @@ def assignments_to_proto(assignments: list[PipelineAssignment]) -> agent_pb2.Ser
 def command_to_proto(command: AgentCommand) -> agent_pb2.ServerMessage:
     """A stored command as the Command message the agent receives."""
     message = agent_pb2.Command(id=command.id)
+    payload = command.payload
+    attempt = int(payload.get("attempt", 0) or 0)
     if command.kind == "StartRun":
+        # Commands of the run dispatcher carry the run and pipeline; older ones the run only.
+        run = payload["run"] if "run" in payload else payload
+        pipeline = payload.get("pipeline")
         message.start_run.CopyFrom(
-            agent_pb2.StartRun(run=command.run, run_json=json.dumps(command.payload).encode())
+            agent_pb2.StartRun(
+                run=command.run,
+                run_json=_compact(run),
+                attempt=attempt,
+                pipeline_json=_compact(pipeline) if pipeline is not None else b"",
+            )
         )
     else:
-        reason = str(command.payload.get("reason", ""))
-        message.cancel_run.CopyFrom(agent_pb2.CancelRun(run=command.run, reason=reason))
+        reason = str(payload.get("reason", ""))
+        message.cancel_run.CopyFrom(
+            agent_pb2.CancelRun(run=command.run, reason=reason, attempt=attempt)
+        )
     return agent_pb2.ServerMessage(command=message)
+
+
+def _compact(data: Any) -> bytes:
+    return json.dumps(data, separators=(",", ":")).encode()
+
+
+def run_update_from_proto(message: agent_pb2.RunUpdate) -> RunUpdateReport:
+    """The service's view of a RunUpdate."""
+    return RunUpdateReport(
+        run=message.run,
+        attempt=message.attempt,
+        seq=message.seq,
+        status_json=message.status_json,
+        events_json=message.events_json,
+    )
+
+
+def log_chunk_from_proto(message: agent_pb2.LogChunk) -> LogChunkReport:
+    """The service's view of a LogChunk."""
+    return LogChunkReport(
+        run=message.run,
+        attempt=message.attempt,
+        seq=message.seq,
+        task=message.task,
+        step=message.step,
+        streams=list(message.streams),
+        lines=list(message.lines),
+        times=list(message.times),
+        truncated=message.truncated,
+    )
+
+
+def run_request_from_proto(message: agent_pb2.CreateRunRequest) -> RunRequest:
+    """The service's view of a CreateRunRequest."""
+    return RunRequest(
+        pipeline=message.pipeline,
+        trigger_json=message.trigger_json,
+        parameters=dict(message.parameters),
+        env=dict(message.env),
+        dedup_key=message.dedup_key,
+        concurrency_policy=message.concurrency_policy,
+    )
+
+
+def created_run_to_proto(request_id: str, created: CreatedRun) -> agent_pb2.ServerMessage:
+    """A CreateRunResponse for what create_run did."""
+    run = created.run
+    return agent_pb2.ServerMessage(
+        create_run=agent_pb2.CreateRunResponse(
+            request_id=request_id,
+            run=run.metadata.name if run is not None else "",
+            number=run.spec.number if run is not None else 0,
+            created=created.created,
+            skipped=created.skipped or "",
+        )
+    )
 
 
 def bearer_token(metadata: tuple[tuple[str, str | bytes], ...] | None) -> str | None:
@@ -80,8 +161,9 @@ def bearer_token(metadata: tuple[tuple[str, str | bytes], ...] | None) -> str | 
 class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
     """One Connect call per agent: Hello, then heartbeats, acks and states in; the rest out."""
 
-    def __init__(self, agents: AgentService) -> None:
+    def __init__(self, agents: AgentService, reports: RunReportService | None = None) -> None:
         self.agents = agents
+        self.reports = reports
 
     async def Connect(
         self,
@@ -116,6 +198,14 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
             )
             await context.abort(grpc_code_of(exc), exc.message)
             return
+        if self.reports is not None:
+            # Before any command is delivered on this stream, so the Hello's list of runs
+            # and the queued commands describe the same moment.
+            try:
+                await self.reports.agent_connected(session.agent, hello.runs)
+            except BaseException:
+                await session.close(goodbye=False)
+                raise
         await self._serve(session, requests, context)
 
     async def _serve(
@@ -183,6 +273,10 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
                         ack = agent_pb2.HeartbeatAck(seq=message.heartbeat.seq)
                         outbound.put_nowait(agent_pb2.ServerMessage(heartbeat_ack=ack))
                 elif kind == "ack":
+                    if message.ack.error and self.reports is not None:
+                        await self.reports.command_refused(
+                            session.agent, message.ack.command_id, message.ack.error
+                        )
                     await session.acknowledge(message.ack.command_id, message.ack.error)
                 elif kind == "pipeline_state":
                     state = message.pipeline_state
@@ -196,6 +290,8 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
                         message.goodbye.reason or "no reason given",
                     )
                     return True
+                elif kind in ("run_update", "log_chunk", "create_run", "trigger_state"):
+                    await self._handle_run_message(session, message, outbound)
                 elif kind == "hello":
                     log.warning("agent %s sent a second Hello; ignored", session.agent)
                 else:
@@ -203,6 +299,72 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
             except XeneError as exc:
                 log.warning("agent %s: handling %s failed: %s", session.agent, kind, exc)
         return False
+
+    async def _handle_run_message(
+        self,
+        session: AgentSession,
+        message: agent_pb2.AgentMessage,
+        outbound: asyncio.Queue[agent_pb2.ServerMessage],
+    ) -> None:
+        kind = message.WhichOneof("message")
+        reports = self.reports
+        if reports is None:
+            log.debug("agent %s sent %s, but runs are not served here", session.agent, kind)
+            return
+        agent = session.agent
+        if kind == "create_run":
+            request = message.create_run
+            try:
+                created = await self._retrying(
+                    session, lambda: reports.create_run(agent, run_request_from_proto(request))
+                )
+            except XeneError as exc:
+                error = agent_pb2.CreateRunResponse(
+                    request_id=request.request_id, error=exc.message
+                )
+                outbound.put_nowait(agent_pb2.ServerMessage(create_run=error))
+                return
+            outbound.put_nowait(created_run_to_proto(request.request_id, created))
+            return
+        if kind == "trigger_state":
+            state = message.trigger_state
+            await reports.record_trigger_state(agent, state.trigger, state.status_json)
+            return
+        if kind == "run_update":
+            update = run_update_from_proto(message.run_update)
+            seq = update.seq
+
+            async def store() -> None:
+                await reports.apply_update(agent, update)
+
+        else:
+            chunk = log_chunk_from_proto(message.log_chunk)
+            seq = chunk.seq
+
+            async def store() -> None:
+                await reports.append_log(agent, chunk)
+
+        try:
+            await self._retrying(session, store)
+        except (Invalid, NotFound) as exc:
+            # A report that can never be stored is dropped; the agent must not replay it forever.
+            log.warning("agent %s: %s report %d dropped: %s", agent, kind, seq, exc)
+        outbound.put_nowait(agent_pb2.ServerMessage(report_ack=agent_pb2.ReportAck(seqs=[seq])))
+
+    async def _retrying(self, session: AgentSession, call: Callable[[], Awaitable[R]]) -> R:
+        """`call()`, retried briefly while etcd is unavailable; then the stream is ended so the
+        agent replays its unacknowledged reports on a new one."""
+        delay = 0.1
+        for attempt in range(REPORT_ATTEMPTS):
+            try:
+                return await call()
+            except (Unavailable, Conflict) as exc:
+                if attempt == REPORT_ATTEMPTS - 1:
+                    session.end(Unavailable(f"cannot store run reports now: {exc.message}"))
+                    raise
+                await asyncio.sleep(delay)
+                delay *= 2
+        raise AssertionError("unreachable")
 
     async def _write(
         self, outbound: asyncio.Queue[agent_pb2.ServerMessage], context: grpc.aio.ServicerContext

@@ -9,6 +9,8 @@ from xene import __version__
 from xene.apiserver.http.auth import check_bearer
 from xene.apiserver.http.errors import install_error_handlers
 from xene.apiserver.http.objects import build_router
+from xene.apiserver.http.runs import build_run_router
+from xene.apiserver.http.webhooks import build_webhook_router
 from xene.apiserver.services.health import HealthService
 from xene.apiserver.services.objects import ObjectService
 
@@ -40,5 +42,11 @@ def create_app(
     async def authenticate(request: Request) -> None:
         check_bearer(request, api_token)
 
+    # Run routes first: their GET /pipelineruns (phase filter) shadows the generic list route.
+    app.include_router(
+        build_run_router(objects, max_body_bytes), dependencies=[Depends(authenticate)]
+    )
     app.include_router(build_router(objects, max_body_bytes), dependencies=[Depends(authenticate)])
+    # Signed by the sender (HMAC), not by the API token.
+    app.include_router(build_webhook_router(max_body_bytes))
     return app

@@ -78,6 +78,8 @@ class AgentHello:
     executors: list[str] = field(default_factory=list)
     parallelism: int = 0
     pipelines: list[tuple[str, int]] = field(default_factory=list)
+    # The run attempts the agent executes now, as (run name, attempt number).
+    runs: list[tuple[str, int]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -112,6 +114,13 @@ class AgentCommand:
             return cls(str(data["id"]), data["kind"], str(data["run"]), dict(data["payload"]))
         except (ValueError, KeyError, TypeError) as exc:
             raise XeneError(f"stored agent command cannot be read: {exc}") from exc
+
+
+def new_command(kind: CommandKind, run: str, payload: dict[str, Any] | None = None) -> AgentCommand:
+    """A command with a fresh id; ids sort in the order commands were made."""
+    # Time-ordered ids keep a re-listed backlog in the order the commands were given.
+    command_id = f"{time.time_ns():016x}-{uuid.uuid4().hex[:8]}"
+    return AgentCommand(command_id, kind, run, dict(payload or {}))
 
 
 def command_key(agent: str, command_id: str) -> str:
@@ -295,10 +304,8 @@ class AgentService:
         self, agent: str, kind: CommandKind, run: str, payload: dict[str, Any] | None = None
     ) -> AgentCommand:
         """Store a command for `agent`; whichever replica holds its stream delivers it."""
-        # Time-ordered ids keep a re-listed backlog in the order the commands were given.
-        command_id = f"{time.time_ns():016x}-{uuid.uuid4().hex[:8]}"
-        command = AgentCommand(command_id, kind, run, dict(payload or {}))
-        await self.store.put_raw(command_key(agent, command_id), command.encode())
+        command = new_command(kind, run, payload)
+        await self.store.put_raw(command_key(agent, command.id), command.encode())
         return command
 
     async def run(self) -> None:
@@ -372,7 +379,7 @@ class AgentSession:
 
     def start(self) -> None:
         """Begin following the view (before the liveness key is written, to miss nothing)."""
-        self._exit.enter_context(self.view.listening(self._on_view_change))
+        self._exit.enter_context(self.view.listening(self._on_view_change, agent=self.agent))
 
     def end(self, reason: XeneError) -> None:
         """Mark the session over; the transport closes the stream with `reason`."""

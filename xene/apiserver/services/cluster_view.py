@@ -19,7 +19,12 @@ from typing import Any, Literal
 from xene.api.agent import Agent
 from xene.api.errors import Gone, XeneError
 from xene.api.pipeline import Pipeline, SchedulePhase
-from xene.apiserver.services.placement import AgentCandidate, selector_matches
+from xene.apiserver.services.placement import (
+    AgentCandidate,
+    Placement,
+    PlacementIndex,
+    selector_matches,
+)
 from xene.store.etcd import KeyValue
 from xene.store.objects import ObjectStore
 
@@ -146,6 +151,13 @@ class ClusterView:
         self._agents: dict[str, AgentEntry] = {}
         self._alive: dict[str, AliveEntry] = {}
         self._listeners: list[Listener] = []
+        self._agent_listeners: dict[str, list[Listener]] = {}
+        # Placements decided but not yet written: name -> (from agent, to agent). They count
+        # on the target (and no longer on the source) so concurrent decisions see the slot taken.
+        self._pending: dict[str, tuple[str | None, str | None]] = {}
+        self._incoming: dict[str, int] = {}
+        self._outgoing: dict[str, int] = {}
+        self._index = PlacementIndex()
         self._synced = _Synced()
 
     # -- queries --------------------------------------------------------------------------
@@ -163,8 +175,39 @@ class ClusterView:
         return [self._pipelines[name] for name in sorted(self._by_agent.get(agent, ()))]
 
     def assigned_count(self, agent: str) -> int:
-        """How many pipelines are scheduled on `agent`."""
-        return len(self._by_agent.get(agent, ()))
+        """How many pipelines are scheduled on `agent`, counting placements being written."""
+        return (
+            len(self._by_agent.get(agent, ()))
+            + self._incoming.get(agent, 0)
+            - self._outgoing.get(agent, 0)
+        )
+
+    def choose(self, selector: Mapping[str, str], current: str | None) -> Placement:
+        """The scheduler's decision for a pipeline with `selector`, now on `current`."""
+        return self._index.choose(selector, current)
+
+    def reserve(self, name: str, source: str | None, target: str | None) -> None:
+        """Count pipeline `name` as moving from `source` to `target` until its write is seen."""
+        self.release(name)
+        self._pending[name] = (source, target)
+        for agent, counts in ((source, self._outgoing), (target, self._incoming)):
+            if agent is not None:
+                counts[agent] = counts.get(agent, 0) + 1
+                self._index.set_assigned(agent, self.assigned_count(agent))
+
+    def release(self, name: str) -> None:
+        """Drop a reservation (its write landed, failed or was not needed)."""
+        pending = self._pending.pop(name, None)
+        if pending is None:
+            return
+        for agent, counts in ((pending[0], self._outgoing), (pending[1], self._incoming)):
+            if agent is not None:
+                left = counts[agent] - 1
+                if left:
+                    counts[agent] = left
+                else:
+                    del counts[agent]
+                self._index.set_assigned(agent, self.assigned_count(agent))
 
     def unscheduled(self) -> list[PipelineEntry]:
         """Pipelines not scheduled on any agent."""
@@ -229,13 +272,23 @@ class ClusterView:
         await self._synced.alive.wait()
 
     @contextlib.contextmanager
-    def listening(self, listener: Listener) -> Iterator[None]:
-        """Call `listener` (synchronously, cheaply) on every change while in the block."""
-        self._listeners.append(listener)
+    def listening(self, listener: Listener, *, agent: str | None = None) -> Iterator[None]:
+        """Call `listener` (synchronously, cheaply) on every change while in the block.
+
+        With `agent`, only on changes that concern that agent: its Agent object, its liveness
+        key, and pipelines placed on it before or after the change. A thousand agent streams
+        each hearing of every pipeline change made each change cost a thousand calls.
+        """
+        listeners = (
+            self._listeners if agent is None else self._agent_listeners.setdefault(agent, [])
+        )
+        listeners.append(listener)
         try:
             yield
         finally:
-            self._listeners.remove(listener)
+            listeners.remove(listener)
+            if agent is not None and not listeners:
+                self._agent_listeners.pop(agent, None)
 
     # -- updates --------------------------------------------------------------------------
 
@@ -248,7 +301,19 @@ class ClusterView:
         self._set_pipeline(entry.name, entry, entry.revision)
 
     def _emit(self, change: ViewChange) -> None:
-        for listener in list(self._listeners):
+        listeners = list(self._listeners)
+        if self._agent_listeners:
+            if change.kind == "pipeline":
+                agents = {
+                    entry.placed_on
+                    for entry in (change.before, change.after)
+                    if entry is not None and entry.placed_on is not None
+                }
+            else:
+                agents = {change.name}
+            for agent in sorted(agents):
+                listeners.extend(self._agent_listeners.get(agent, ()))
+        for listener in listeners:
             try:
                 listener(change)
             except Exception:
@@ -258,6 +323,13 @@ class ClusterView:
         before = self._pipelines.get(name)
         if before == entry:
             return
+        pending = self._pending.get(name)
+        if pending is not None and (
+            entry is None
+            or (before is not None and before.uid != entry.uid)
+            or entry.placed_on == pending[1]
+        ):
+            self.release(name)  # the reserved placement is now stored (or moot)
         if before is not None:
             if before.placed_on is not None:
                 on_agent = self._by_agent.get(before.placed_on)
@@ -274,7 +346,19 @@ class ClusterView:
                 self._by_agent.setdefault(entry.placed_on, set()).add(name)
             else:
                 self._unscheduled.add(name)
+        for agent in {
+            e.placed_on for e in (before, entry) if e is not None and e.placed_on is not None
+        }:
+            self._index.set_assigned(agent, self.assigned_count(agent))
         self._emit(ViewChange("pipeline", name, before, entry, revision))
+
+    def _index_agent(self, name: str) -> None:
+        entry = self._agents.get(name)
+        if entry is None:
+            self._index.remove_agent(name)
+            return
+        self._index.set_agent(name, entry.labels, entry.capacity, name in self._alive)
+        self._index.set_assigned(name, self.assigned_count(name))
 
     def _set_agent(self, name: str, entry: AgentEntry | None, revision: int) -> None:
         before = self._agents.get(name)
@@ -284,6 +368,7 @@ class ClusterView:
             self._agents.pop(name, None)
         else:
             self._agents[name] = entry
+        self._index_agent(name)
         self._emit(ViewChange("agent", name, before, entry, revision))
 
     def _set_alive(self, name: str, entry: AliveEntry | None, revision: int) -> None:
@@ -294,6 +379,7 @@ class ClusterView:
             self._alive.pop(name, None)
         else:
             self._alive[name] = entry
+        self._index_agent(name)
         self._emit(ViewChange("alive", name, before, entry, revision))
 
     # -- feeding --------------------------------------------------------------------------

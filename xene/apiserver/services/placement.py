@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 NO_MATCHING_AGENT = "NoMatchingAgent"
 AGENTS_FULL = "AgentsFull"
@@ -76,6 +77,11 @@ def choose_agent(
             best = agent
     if best is not None:
         return Placement(best.name)
+    return unplaced(selector, matching)
+
+
+def unplaced(selector: Mapping[str, str], matching: int) -> Placement:
+    """Why nothing fits: no Ready agent matches (`matching` is 0), or all that match are full."""
     if matching == 0:
         if selector:
             message = f"no Ready agent matches agentSelector {format_selector(selector)}"
@@ -87,3 +93,115 @@ def choose_agent(
     else:
         message = "every Ready agent is full"
     return Placement(None, AGENTS_FULL, message)
+
+
+SelectorKey = tuple[tuple[str, str], ...]
+
+
+@dataclass(slots=True)
+class _AgentSlot:
+    labels: Mapping[str, str]
+    capacity: int
+    ready: bool
+    assigned: int = 0
+
+
+@dataclass(slots=True)
+class _SelectorHeap:
+    """Ready agents matching one selector, in a heap of (assigned, name) with lazy updates."""
+
+    members: set[str]
+    heap: list[tuple[int, str]] = field(default_factory=list)
+
+
+class PlacementIndex:
+    """`choose_agent`'s decisions without scanning every agent per pipeline.
+
+    For each selector in use it keeps the Ready matching agents in a min-heap of
+    (assigned, name). Counts change far more often than agents do, so a count change pushes a
+    fresh entry and stale ones are dropped when they reach the top; agent changes (joined, left,
+    relabelled, readiness) drop the heaps, which are rebuilt on next use. The result is exactly
+    `choose_agent(selector, <all agents>, current)`.
+    """
+
+    def __init__(self) -> None:
+        self._agents: dict[str, _AgentSlot] = {}
+        self._heaps: dict[SelectorKey, _SelectorHeap] = {}
+
+    def set_agent(self, name: str, labels: Mapping[str, str], capacity: int, ready: bool) -> None:
+        """Add or update an agent (its assigned count is kept)."""
+        slot = self._agents.get(name)
+        if slot is None:
+            self._agents[name] = _AgentSlot(dict(labels), capacity, ready)
+            self._heaps.clear()
+            return
+        if slot.labels != labels or slot.ready != ready:
+            self._heaps.clear()
+        slot.labels, slot.capacity, slot.ready = dict(labels), capacity, ready
+
+    def remove_agent(self, name: str) -> None:
+        """Forget an agent."""
+        if self._agents.pop(name, None) is not None:
+            self._heaps.clear()
+
+    def set_assigned(self, name: str, assigned: int) -> None:
+        """The number of pipelines placed on (or moving to) agent `name` now."""
+        slot = self._agents.get(name)
+        if slot is None or slot.assigned == assigned:
+            return
+        slot.assigned = assigned
+        for cached in self._heaps.values():
+            if name in cached.members:
+                heapq.heappush(cached.heap, (assigned, name))
+                if len(cached.heap) > 4 * len(cached.members) + 64:
+                    self._rebuild(cached)
+
+    def _rebuild(self, cached: _SelectorHeap) -> None:
+        cached.heap = [(self._agents[name].assigned, name) for name in cached.members]
+        heapq.heapify(cached.heap)
+
+    def _heap_for(self, selector: Mapping[str, str]) -> _SelectorHeap:
+        key: SelectorKey = tuple(sorted(selector.items()))
+        cached = self._heaps.get(key)
+        if cached is None:
+            members = {
+                name
+                for name, slot in self._agents.items()
+                if slot.ready and selector_matches(selector, slot.labels)
+            }
+            cached = self._heaps[key] = _SelectorHeap(members)
+            self._rebuild(cached)
+        return cached
+
+    def choose(self, selector: Mapping[str, str], current: str | None = None) -> Placement:
+        """What `choose_agent(selector, agents, current)` decides for the indexed agents."""
+        slot = self._agents.get(current) if current is not None else None
+        if (
+            slot is not None
+            and slot.ready
+            and selector_matches(selector, slot.labels)
+            and slot.assigned <= slot.capacity
+        ):
+            return Placement(current)
+        cached = self._heap_for(selector)
+        if not cached.members:
+            return unplaced(selector, 0)
+        heap = cached.heap
+        full: list[tuple[int, str]] = []
+        chosen: str | None = None
+        while heap:
+            assigned, name = heap[0]
+            slot = self._agents.get(name)
+            if slot is None or name not in cached.members or slot.assigned != assigned:
+                heapq.heappop(heap)  # stale: a fresher entry for this agent is in the heap
+                continue
+            if name == current or assigned >= slot.capacity:
+                full.append(heapq.heappop(heap))
+                continue
+            chosen = name
+            break
+        for entry in full:
+            heapq.heappush(heap, entry)
+        if chosen is not None:
+            return Placement(chosen)
+        return unplaced(selector, len(cached.members))

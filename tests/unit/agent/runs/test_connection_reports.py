@@ -1,0 +1,132 @@
+"""The connection's side of runs: reports sent in order within a window and replayed on a new
+stream, Hello.runs, and run requests matched to their answers."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+
+from xene.agent.connection import REPORT_WINDOW, ServerConnection, _StreamQueue
+from xene.agent.runs.outbox import Outbox, report_seq
+from xene.agent.settings import AgentSettings
+from xene.agent.supervisor import PipelineSupervisor
+from xene.api.errors import Unavailable
+from xene.proto.xene.v1 import agent_pb2
+
+
+def connection(outbox: Outbox | None = None, runs: list[tuple[str, int]] | None = None):
+    return ServerConnection(
+        AgentSettings(name="a"),
+        PipelineSupervisor(),
+        reports=outbox,
+        active_runs=lambda: runs or [],
+    )
+
+
+def queued(stream: _StreamQueue) -> list[agent_pb2.AgentMessage]:
+    found = []
+    while not stream.queue.empty():
+        message = stream.queue.get_nowait()
+        assert message is not None
+        found.append(message)
+    return found
+
+
+async def settle() -> None:
+    for _ in range(5):
+        await asyncio.sleep(0)
+
+
+async def test_reports_go_out_in_order_within_the_window_and_again_on_a_new_stream() -> None:
+    outbox = Outbox()
+    for number in range(REPORT_WINDOW + 50):
+        outbox.add_log_chunk("wf.p.1", 1, "t", "s", ["stdout"], [f"line {number}"], [0.0])
+    conn = connection(outbox)
+    stream = _StreamQueue(asyncio.Queue())
+    sender = asyncio.create_task(conn._send_reports(outbox, stream))
+    try:
+        await settle()
+        sent = [report_seq(m) for m in queued(stream)]
+        assert sent == list(range(1, REPORT_WINDOW + 1))
+
+        outbox.ack(range(1, 11))
+        await settle()
+        assert [report_seq(m) for m in queued(stream)] == list(
+            range(REPORT_WINDOW + 1, REPORT_WINDOW + 11)
+        )
+        new = outbox.add_run_update("wf.p.1", 1, b'{"phase":"Running"}')
+        outbox.ack(range(11, 300))
+        await settle()
+        assert [report_seq(m) for m in queued(stream)][-1] == new
+    finally:
+        sender.cancel()
+
+    # A new stream starts over with everything not acknowledged.
+    outbox.ack(range(300, new))
+    stream = _StreamQueue(asyncio.Queue())
+    sender = asyncio.create_task(conn._send_reports(outbox, stream))
+    try:
+        await settle()
+        assert [report_seq(m) for m in queued(stream)] == [new]
+    finally:
+        sender.cancel()
+
+
+def test_hello_lists_the_attempts_the_agent_runs() -> None:
+    hello = connection(runs=[("wf.p.1", 2), ("wf.q.4", 1)])._hello()
+    assert [(ref.run, ref.attempt) for ref in hello.runs] == [("wf.p.1", 2), ("wf.q.4", 1)]
+
+
+async def test_a_run_request_gets_the_answer_with_its_request_id() -> None:
+    conn = connection()
+    stream = _StreamQueue(asyncio.Queue())
+    conn._stream = stream
+    conn.connected.set()
+    request = asyncio.create_task(
+        conn.create_run(
+            "wf.p",
+            trigger={"type": "cron", "name": "nightly"},
+            dedup_key="cron:nightly:1",
+            concurrency_policy="Forbid",
+        )
+    )
+    await settle()
+    (message,) = queued(stream)
+    sent = message.create_run
+    assert sent.pipeline == "wf.p" and sent.dedup_key == "cron:nightly:1"
+    assert json.loads(sent.trigger_json) == {"type": "cron", "name": "nightly"}
+    conn._answered(agent_pb2.CreateRunResponse(request_id="someone-else", run="x"))
+    conn._answered(agent_pb2.CreateRunResponse(request_id=sent.request_id, run="wf.p.7", number=7))
+    answer = await request
+    assert (answer.run, answer.number) == ("wf.p.7", 7)
+
+
+async def test_a_run_request_fails_as_unavailable_offline_on_timeout_and_on_disconnect() -> None:
+    conn = connection()
+    with pytest.raises(Unavailable, match="not connected"):
+        await conn.create_run("wf.p", trigger={})
+
+    conn._stream = _StreamQueue(asyncio.Queue())
+    conn.connected.set()
+    with pytest.raises(Unavailable, match="no answer"):
+        await conn.create_run("wf.p", trigger={}, timeout=0.05)
+
+    request = asyncio.create_task(conn.create_run("wf.p", trigger={}))
+    await settle()
+    conn._fail_requests("the connection to the apiserver was lost")
+    with pytest.raises(Unavailable, match="lost"):
+        await request
+
+
+async def test_trigger_states_are_sent_when_connected_and_dropped_otherwise() -> None:
+    conn = connection()
+    await conn.report_trigger_state("wf.nightly", {"lastRun": "wf.p.1"})  # dropped
+    stream = _StreamQueue(asyncio.Queue())
+    conn._stream = stream
+    conn.connected.set()
+    await conn.report_trigger_state("wf.nightly", {"lastRun": "wf.p.2"})
+    (message,) = queued(stream)
+    assert message.trigger_state.trigger == "wf.nightly"
+    assert json.loads(message.trigger_state.status_json) == {"lastRun": "wf.p.2"}

@@ -1,0 +1,1 @@
+"""The agent's cron controller: fires the cron triggers of the pipelines assigned to it."""

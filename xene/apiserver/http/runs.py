@@ -1,0 +1,318 @@
+"""Routes for runs under /api/v1: start one by hand, list and filter, cancel, logs and events.
+
+The run service and the log store are reached through `app.state.runs` / `app.state.logs`, set
+by the ApiServer once it is connected to etcd.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import JSONResponse, StreamingResponse
+
+from xene.api.errors import BadRequest, FieldError, Invalid, NotFound, Unavailable
+from xene.api.meta import utc_now
+from xene.api.pipeline import pipeline_object_name
+from xene.api.run import PipelineRun, RunPhase, RunTrigger
+from xene.api.validation import env_name_problem
+from xene.apiserver.http.body import read_capped
+from xene.apiserver.http.objects import _list_body, _watch_stream, parse_label_selector
+from xene.apiserver.services.logstore import LogRecord, LogStore
+from xene.apiserver.services.objects import ObjectService
+from xene.apiserver.services.runs import RunService
+
+MAX_PARAMETERS = 64
+MAX_PARAMETER_VALUE_BYTES = 4096
+# How often a log follower checks whether its run has finished.
+FINISH_POLL_SECONDS = 0.5
+PHASES = [phase.value for phase in RunPhase]
+
+
+def _runs(request: Request) -> RunService:
+    runs = getattr(request.app.state, "runs", None)
+    if runs is None:
+        raise Unavailable("runs are not served yet: the server is still starting")
+    return runs
+
+
+def _logs(request: Request) -> LogStore:
+    logs = getattr(request.app.state, "logs", None)
+    if logs is None:
+        raise Unavailable("run logs are not served yet: the server is still starting")
+    return logs
+
+
+def parse_run_request(raw: bytes) -> dict[str, str]:
+    """The parameters of a run request body `{"parameters": {"k": "v"}}` (body optional)."""
+    if not raw.strip():
+        return {}
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadRequest(f"request body is not JSON: {exc}") from exc
+    if not isinstance(body, dict):
+        raise Invalid([FieldError("", 'the body must be a JSON object: {"parameters": {...}}')])
+    problems = [
+        FieldError(key, "unknown field (expected only 'parameters')")
+        for key in body
+        if key != "parameters"
+    ]
+    parameters = body.get("parameters") or {}
+    if not isinstance(parameters, dict):
+        problems.append(FieldError("parameters", "must be an object of names to strings"))
+        raise Invalid(problems)
+    if len(parameters) > MAX_PARAMETERS:
+        problems.append(
+            FieldError("parameters", f"at most {MAX_PARAMETERS} parameters (got {len(parameters)})")
+        )
+    for key, value in parameters.items():
+        name_problem = env_name_problem(key)
+        if name_problem:
+            problems.append(FieldError(f"parameters.{key}", name_problem))
+        if not isinstance(value, str):
+            problems.append(
+                FieldError(f"parameters.{key}", f"must be a string (got {type(value).__name__})")
+            )
+        elif len(value.encode()) > MAX_PARAMETER_VALUE_BYTES:
+            problems.append(
+                FieldError(
+                    f"parameters.{key}", f"must be at most {MAX_PARAMETER_VALUE_BYTES} bytes"
+                )
+            )
+        elif "\0" in value:
+            problems.append(FieldError(f"parameters.{key}", "must not contain a NUL character"))
+    if problems:
+        raise Invalid(problems)
+    return dict(parameters)
+
+
+def parse_phase(text: str | None) -> RunPhase | None:
+    """The `phase` filter; Invalid naming the known phases otherwise."""
+    if not text:
+        return None
+    for phase in RunPhase:
+        if phase.value.lower() == text.lower():
+            return phase
+    raise Invalid([FieldError("phase", f"'{text}' is not one of {', '.join(PHASES)}")])
+
+
+def log_line(record: LogRecord, raw: bool) -> str:
+    """One line of the logs endpoint: `[task/step] text`, or the text alone for one step."""
+    return record.line + "\n" if raw else f"[{record.task}/{record.step}] {record.line}\n"
+
+
+class _LogFollower:
+    """Streams a run's lines as they arrive and ends once the run is finished and all are out.
+
+    Lines already sent are counted per attempt, so the final read after the run finished sends
+    exactly what the follow had not delivered yet.
+    """
+
+    def __init__(
+        self,
+        runs: RunService,
+        logs: LogStore,
+        run: str,
+        *,
+        task: str | None,
+        step: str | None,
+        attempt: int | None,
+    ) -> None:
+        self.runs = runs
+        self.logs = logs
+        self.run = run
+        self.filters: dict[str, Any] = {"task": task, "step": step, "attempt": attempt}
+        self.raw = task is not None and step is not None
+        self.sent: dict[int, int] = {}
+        self.last_attempt: int | None = None
+
+    def format(self, record: LogRecord) -> str:
+        """The text for one record (after a separator when a new attempt begins)."""
+        self.sent[record.attempt] = self.sent.get(record.attempt, 0) + 1
+        text = ""
+        if self.last_attempt is not None and record.attempt != self.last_attempt:
+            text = f"--- attempt {record.attempt} ---\n"
+        self.last_attempt = record.attempt
+        return text + log_line(record, self.raw)
+
+    async def _finished(self) -> bool:
+        try:
+            return (await self.runs.get(self.run)).status.phase.finished
+        except NotFound:
+            return True  # collected meanwhile: nothing more will come
+
+    async def _rest(self) -> AsyncIterator[str]:
+        seen: dict[int, int] = {}
+        for record in await self.logs.read(self.run, **self.filters):
+            seen[record.attempt] = seen.get(record.attempt, 0) + 1
+            if seen[record.attempt] > self.sent.get(record.attempt, 0):
+                yield self.format(record)
+
+    async def lines(self) -> AsyncIterator[bytes]:
+        """The formatted lines, as bytes, until the run is finished and its lines are sent."""
+        if await self._finished():
+            async for text in self._rest():
+                yield text.encode()
+            return
+        queue: asyncio.Queue[LogRecord] = asyncio.Queue(maxsize=1000)
+
+        async def pump() -> None:
+            async for record in self.logs.follow(self.run, **self.filters):
+                await queue.put(record)
+
+        pumping = asyncio.create_task(pump())
+        try:
+            loop = asyncio.get_running_loop()
+            next_check = loop.time()
+            while True:
+                with contextlib.suppress(TimeoutError):
+                    record = await asyncio.wait_for(queue.get(), FINISH_POLL_SECONDS)
+                    yield self.format(record).encode()
+                    if loop.time() < next_check:
+                        continue
+                if pumping.done():
+                    pumping.result()  # the store failed: let the error end the stream
+                next_check = loop.time() + FINISH_POLL_SECONDS
+                if await self._finished():
+                    break
+        finally:
+            pumping.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pumping
+        while not queue.empty():
+            yield self.format(queue.get_nowait()).encode()
+        async for text in self._rest():
+            yield text.encode()
+
+
+def build_run_router(objects: ObjectService, max_body_bytes: int) -> APIRouter:
+    """The /api/v1 run routes; include it before the generic object routes."""
+    router = APIRouter(prefix="/api/v1", tags=["runs"])
+
+    async def start_run(request: Request, pipeline: str) -> JSONResponse:
+        parameters = parse_run_request(await read_capped(request, max_body_bytes))
+        created = await _runs(request).create_run(
+            pipeline, trigger=RunTrigger(type="manual"), parameters=parameters
+        )
+        if created.run is None:  # only a concurrency policy other than Allow skips
+            raise Invalid([FieldError("pipeline", created.skipped or "no run was created")])
+        return JSONResponse(created.run.to_dict(), status_code=201)
+
+    @router.post("/pipelines/{name}/runs", status_code=201)
+    async def run_pipeline(name: str, request: Request) -> JSONResponse:
+        """Start a run of the Pipeline object `name` (manual trigger) → 201 the Pending run."""
+        return await start_run(request, name)
+
+    @router.post("/workflows/{workflow}/pipelines/{pipeline}/runs", status_code=201)
+    async def run_workflow_pipeline(workflow: str, pipeline: str, request: Request) -> JSONResponse:
+        """Start a run of `pipeline` of `workflow` (manual trigger) → 201 the Pending run."""
+        return await start_run(request, pipeline_object_name(workflow, pipeline))
+
+    @router.get("/pipelineruns")
+    async def list_runs(
+        labelSelector: Annotated[str | None, Query()] = None,
+        phase: Annotated[str | None, Query()] = None,
+        watch: Annotated[bool, Query()] = False,
+        resourceVersion: Annotated[int | None, Query(ge=0)] = None,
+    ) -> Response:
+        """Runs, newest first, filtered by labels and `phase`; `watch=true` streams changes."""
+        selector = parse_label_selector(labelSelector)
+        wanted = parse_phase(phase)
+        if watch:
+            if wanted is not None:
+                raise BadRequest("phase cannot be combined with watch=true: a run changes phase")
+            return StreamingResponse(
+                _watch_stream(objects, PipelineRun, selector, resourceVersion),
+                media_type="application/x-ndjson",
+            )
+        items, revision = await objects.list(PipelineRun, selector)
+        runs = [run for run in items if isinstance(run, PipelineRun)]
+        if wanted is not None:
+            runs = [run for run in runs if run.status.phase == wanted]
+        runs.sort(key=_newest_first)
+        return JSONResponse(_list_body(PipelineRun, list(runs), revision))
+
+    @router.post("/pipelineruns/{name}/cancel", status_code=202)
+    async def cancel_run(name: str, request: Request) -> JSONResponse:
+        """Ask for a run to stop → 202; a Pending run is Cancelled at once."""
+        runs = _runs(request)
+        before = await runs.get(name)
+        run = await runs.request_cancel(name)
+        if not before.status.phase.finished and run.status.phase == RunPhase.CANCELLED:
+            # No agent held it, so no agent will report its end: record and announce it here.
+            await _record_cancelled(request, run)
+        return JSONResponse(run.to_dict(), status_code=202)
+
+    @router.get("/pipelineruns/{name}/logs")
+    async def run_logs(
+        name: str,
+        request: Request,
+        task: Annotated[str | None, Query()] = None,
+        step: Annotated[str | None, Query()] = None,
+        attempt: Annotated[int | None, Query(ge=1)] = None,
+        follow: Annotated[bool, Query()] = False,
+    ) -> Response:
+        """The run's output as text: `[task/step] line`, or raw lines of one task's step."""
+        runs, logs = _runs(request), _logs(request)
+        run = await runs.get(name)
+        _check_names(run, task, step)
+        if follow:
+            follower = _LogFollower(runs, logs, name, task=task, step=step, attempt=attempt)
+            return StreamingResponse(
+                follower.lines(),
+                media_type="text/plain; charset=utf-8",
+                headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"},
+            )
+        records = await logs.read(name, task=task, step=step, attempt=attempt)
+        follower = _LogFollower(runs, logs, name, task=task, step=step, attempt=attempt)
+        text = "".join(follower.format(record) for record in records)
+        return Response(text, media_type="text/plain; charset=utf-8")
+
+    @router.get("/pipelineruns/{name}/events")
+    async def run_events(name: str, request: Request) -> JSONResponse:
+        """The run's recorded events, oldest first: `{"items": [...]}`."""
+        await _runs(request).get(name)
+        return JSONResponse({"items": await _logs(request).read_events(name)})
+
+    return router
+
+
+async def _record_cancelled(request: Request, run: PipelineRun) -> None:
+    event = {
+        "kind": "RunCancelled",
+        "run_id": run.metadata.name,
+        "time": (run.status.finishedAt or utc_now()).isoformat(),
+        "message": run.status.message or "cancelled",
+    }
+    await _logs(request).append_events(run.metadata.name, [event])
+    notifiers = getattr(request.app.state, "notifiers", None)
+    if notifiers is not None:
+        notifiers.publish(run, [event])
+
+
+def _newest_first(run: PipelineRun) -> tuple[float, int]:
+    created = run.metadata.creationTimestamp
+    return (-(created.timestamp() if created else 0.0), -run.spec.number)
+
+
+def _check_names(run: PipelineRun, task: str | None, step: str | None) -> None:
+    """404 for a task or step the run does not have (once the run knows its tasks)."""
+    if step is not None and task is None:
+        raise Invalid([FieldError("step", "give the task of the step too (task=...)")])
+    tasks = run.status.tasks
+    if task is None or not tasks:
+        return
+    if task not in tasks:
+        known = ", ".join(sorted(tasks))
+        raise NotFound(f"run '{run.metadata.name}' has no task '{task}' (tasks: {known})")
+    steps = [s.name for s in tasks[task].steps]
+    if step is not None and steps and step not in steps:
+        raise NotFound(
+            f"task '{task}' of run '{run.metadata.name}' has no step '{step}' "
+            f"(steps: {', '.join(steps)})"
+        )

@@ -1,0 +1,464 @@
+"""PipelineRuns: numbered creation, concurrency policies, cancellation, interruption, deletion.
+
+Numbering: the counter `{prefix}/sequences/runs/{pipeline}`, the new run object and (with an
+idempotency key) `{prefix}/dedup/{pipeline}/{key}` are written in ONE etcd transaction that
+compares the counter's mod_revision, so run numbers have no gaps and no duplicates however many
+triggers fire at once, and a key repeated (a cron tick, a webhook delivery) finds the run the
+first request made.
+
+A run is *assigned* while `status.agent` is set: the dispatcher sets it together with a new
+RunAttempt and the StartRun command, in one transaction; a cancel of an assigned run writes its
+CancelRun command in the same transaction as `cancelRequested`, so no command is lost or sent
+for a state that was never stored.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from xene.api.derivation import PIPELINE_LABEL, WORKFLOW_LABEL
+from xene.api.errors import Conflict, FieldError, Invalid, NotFound, XeneError
+from xene.api.meta import ObjectMeta, utc_now
+from xene.api.pipeline import Pipeline, pipeline_object_name
+from xene.api.run import (
+    PipelineRun,
+    PipelineRunSpec,
+    PipelineRunStatus,
+    RunPhase,
+    RunTrigger,
+    run_object_name,
+)
+from xene.apiserver.services.agents import (
+    COMMANDS_PREFIX,
+    AgentCommand,
+    command_key,
+    new_command,
+)
+from xene.store.etcd import Compare, Delete, Get, Put, RangeResult, TxnOp
+from xene.store.objects import ObjectStore
+
+log = logging.getLogger(__name__)
+
+RUN_NUMBER_LABEL = "xene.dev/run-number"
+DEDUP_ANNOTATION = "xene.dev/dedup-key"
+SEQUENCES_PREFIX = "sequences/runs/"
+DEDUP_PREFIX = "dedup/"
+CONCURRENCY_POLICIES = ("Allow", "Forbid", "Replace")
+MAX_DEDUP_KEY_LENGTH = 512
+CREATE_ATTEMPTS = 200
+
+
+def run_sequence_key(pipeline: str) -> str:
+    """The raw key of a pipeline's run counter."""
+    return SEQUENCES_PREFIX + pipeline
+
+
+def dedup_key(pipeline: str, key: str) -> str:
+    """The raw key recording which run an idempotency key of `pipeline` created."""
+    return f"{DEDUP_PREFIX}{pipeline}/{key}"
+
+
+def pipeline_of(run: PipelineRun) -> str:
+    """The Pipeline object name a run belongs to."""
+    return run.metadata.labels.get(PIPELINE_LABEL) or pipeline_object_name(
+        run.spec.workflow, run.spec.pipeline
+    )
+
+
+def current_attempt(run: PipelineRun) -> int:
+    """The number of the run's latest attempt (0 before the first dispatch)."""
+    return run.status.attempts[-1].number if run.status.attempts else 0
+
+
+def is_assigned(run: PipelineRun) -> bool:
+    """True while an agent holds the run's current attempt."""
+    return run.status.agent is not None and not run.status.phase.finished
+
+
+@dataclass(frozen=True)
+class CreatedRun:
+    """What create_run did: the run (new or found by its key), or why none was made."""
+
+    run: PipelineRun | None
+    created: bool
+    skipped: str | None = None
+
+
+def _check_create(dedup: str | None, policy: str) -> None:
+    problems: list[FieldError] = []
+    if dedup is not None and (not dedup or len(dedup) > MAX_DEDUP_KEY_LENGTH):
+        problems.append(
+            FieldError("dedupKey", f"must be 1 to {MAX_DEDUP_KEY_LENGTH} characters long")
+        )
+    if policy not in CONCURRENCY_POLICIES:
+        problems.append(
+            FieldError(
+                "concurrencyPolicy",
+                f"'{policy}' is not one of {', '.join(CONCURRENCY_POLICIES)}",
+            )
+        )
+    if problems:
+        raise Invalid(problems)
+
+
+def cancel_command_op(store: ObjectStore, run: PipelineRun, reason: str) -> Put:
+    """The write of a CancelRun command for the run's current attempt to its agent."""
+    assert run.status.agent is not None
+    command = new_command(
+        "CancelRun", run.metadata.name, {"reason": reason, "attempt": current_attempt(run)}
+    )
+    return Put(store.raw_key(command_key(run.status.agent, command.id)), command.encode())
+
+
+class RunService:
+    """Creates, cancels, interrupts and deletes PipelineRuns in etcd."""
+
+    def __init__(
+        self,
+        store: ObjectStore,
+        *,
+        history_limit: int = 50,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.store = store
+        self.history_limit = history_limit
+        self.clock = clock
+
+    # -- reads ----------------------------------------------------------------------------
+
+    async def get(self, name: str) -> PipelineRun:
+        """One run; NotFound when there is none."""
+        return await self.store.get(PipelineRun, name)
+
+    async def list_runs(self, pipeline: str) -> list[PipelineRun]:
+        """Every run of a Pipeline object, oldest (lowest number) first."""
+        runs, _ = await self.store.list(
+            PipelineRun, label_selector={PIPELINE_LABEL: pipeline}, name_prefix=f"{pipeline}."
+        )
+        return sorted(runs, key=lambda run: run.spec.number)
+
+    # -- creation -------------------------------------------------------------------------
+
+    async def create_run(
+        self,
+        pipeline: str,
+        *,
+        trigger: RunTrigger,
+        parameters: dict[str, str] | None = None,
+        env: dict[str, str] | None = None,
+        dedup_key: str | None = None,
+        concurrency_policy: str = "Allow",
+    ) -> CreatedRun:
+        """A new Pending run numbered next for `pipeline`, or the run its `dedup_key` made.
+
+        Forbid creates nothing while a run of the pipeline is unfinished (`skipped` says why);
+        Replace cancels the unfinished ones first. NotFound when the pipeline does not exist.
+        """
+        _check_create(dedup_key, concurrency_policy)
+        pipeline_object = await self.store.get(Pipeline, pipeline)
+        if dedup_key is not None:
+            existing = await self._deduplicated(pipeline, dedup_key)
+            if existing is not None:
+                return CreatedRun(existing, False)
+        if concurrency_policy != "Allow":
+            unfinished = [r for r in await self.list_runs(pipeline) if not r.status.phase.finished]
+            if unfinished and concurrency_policy == "Forbid":
+                names = ", ".join(r.metadata.name for r in unfinished)
+                return CreatedRun(
+                    None, False, f"concurrencyPolicy Forbid: run {names} is not finished"
+                )
+            for run in unfinished:
+                await self.request_cancel(
+                    run.metadata.name, "replaced by a newer run (concurrencyPolicy Replace)"
+                )
+        created = await self._create(
+            pipeline_object, trigger, dict(parameters or {}), dict(env or {}), dedup_key
+        )
+        if created.created and created.run is not None:
+            await self._record_last_run(pipeline, created.run.spec.number)
+        return created
+
+    async def _deduplicated(self, pipeline: str, key: str) -> PipelineRun | None:
+        name = await self.store.get_raw(dedup_key(pipeline, key))
+        if name is None:
+            return None
+        try:
+            return await self.store.get(PipelineRun, name.decode())
+        except NotFound:
+            return None  # collected meanwhile; the key goes with it
+
+    async def _create(
+        self,
+        pipeline: Pipeline,
+        trigger: RunTrigger,
+        parameters: dict[str, str],
+        env: dict[str, str],
+        dedup: str | None,
+    ) -> CreatedRun:
+        name = pipeline.metadata.name
+        counter = self.store.raw_key(run_sequence_key(name))
+        dedup_full = self.store.raw_key(dedup_key(name, dedup)) if dedup is not None else None
+        counter_kv = await self.store.client.get(counter)
+        skip = 0
+        for _ in range(CREATE_ATTEMPTS):
+            if counter_kv is None:
+                current, counter_compare = 0, Compare.missing(counter)
+            else:
+                try:
+                    current = int(counter_kv.value)
+                except ValueError:
+                    raise XeneError(
+                        f"run counter {counter} holds {counter_kv.value!r}, not a number"
+                    ) from None
+                counter_compare = Compare.mod_revision_is(counter, counter_kv.mod_revision)
+            number = current + 1 + skip
+            run = self._new_run(pipeline, number, trigger, parameters, env, dedup)
+            stored, absent, put_run = self.store.creation(run)
+            compares = [counter_compare, absent]
+            success: list[TxnOp] = [Put(counter, str(number)), put_run]
+            failure: list[TxnOp] = [Get(counter), Get(absent.key)]
+            if dedup_full is not None:
+                compares.append(Compare.missing(dedup_full))
+                success.append(Put(dedup_full, stored.metadata.name))
+                failure.append(Get(dedup_full))
+            result = await self.store.client.transaction(compares, success, failure)
+            if result.succeeded:
+                stored.metadata.resourceVersion = str(result.revision)
+                log.info("run %s created (%s trigger)", stored.metadata.name, trigger.type)
+                return CreatedRun(stored, True)
+            counter_now, run_now = result.responses[0], result.responses[1]
+            assert isinstance(counter_now, RangeResult) and isinstance(run_now, RangeResult)
+            if dedup_full is not None:
+                dedup_now = result.responses[2]
+                assert isinstance(dedup_now, RangeResult)
+                if dedup_now.kvs:
+                    existing = await self._deduplicated(name, dedup or "")
+                    if existing is None:
+                        raise Conflict(
+                            f"the run made for key '{dedup}' of pipeline '{name}' is gone"
+                        )
+                    return CreatedRun(existing, False)
+            new_counter = counter_now.kvs[0] if counter_now.kvs else None
+            if new_counter == counter_kv and run_now.kvs:
+                # A run object already holds this number (the counter was reset): step over it.
+                skip += 1
+            else:
+                counter_kv, skip = new_counter, 0
+        raise Conflict(f"runs of pipeline '{name}' are created too fast: gave up numbering one")
+
+    def _new_run(
+        self,
+        pipeline: Pipeline,
+        number: int,
+        trigger: RunTrigger,
+        parameters: dict[str, str],
+        env: dict[str, str],
+        dedup: str | None,
+    ) -> PipelineRun:
+        name = pipeline.metadata.name
+        return PipelineRun(
+            metadata=ObjectMeta(
+                name=run_object_name(name, number),
+                labels={
+                    WORKFLOW_LABEL: pipeline.spec.workflow,
+                    PIPELINE_LABEL: name,
+                    RUN_NUMBER_LABEL: str(number),
+                },
+                annotations={DEDUP_ANNOTATION: dedup} if dedup is not None else {},
+            ),
+            spec=PipelineRunSpec(
+                workflow=pipeline.spec.workflow,
+                pipeline=pipeline.spec.pipeline,
+                number=number,
+                trigger=trigger,
+                parameters=parameters,
+                env=env,
+                pipelineGeneration=pipeline.metadata.generation,
+            ),
+            status=PipelineRunStatus(phase=RunPhase.PENDING),
+        )
+
+    async def _record_last_run(self, pipeline: str, number: int) -> None:
+        def update(stored: Pipeline) -> Pipeline | None:
+            if stored.status.lastRun is not None and stored.status.lastRun >= number:
+                return None
+            stored.status.lastRun = number
+            return stored
+
+        try:
+            await self.store.mutate(Pipeline, pipeline, update)
+        except XeneError as exc:
+            log.info("pipeline %s: lastRun not recorded: %s", pipeline, exc)
+
+    # -- cancellation ---------------------------------------------------------------------
+
+    async def request_cancel(self, name: str, reason: str = "cancelled by user") -> PipelineRun:
+        """Cancel a run: at once while no agent holds it, else ask its agent (CancelRun).
+
+        A finished run is returned unchanged. NotFound when the run does not exist.
+        """
+        now = self.clock()
+
+        def cancel(run: PipelineRun) -> PipelineRun | None:
+            status = run.status
+            if status.phase.finished or (status.cancelRequested and is_assigned(run)):
+                return None
+            status.cancelRequested = True
+            if not is_assigned(run):
+                status.phase = RunPhase.CANCELLED
+                status.finishedAt = now
+                status.message = reason
+            return run
+
+        def command(run: PipelineRun) -> Sequence[TxnOp]:
+            return [cancel_command_op(self.store, run, reason)] if is_assigned(run) else ()
+
+        run = await self.store.mutate(PipelineRun, name, cancel, also=command)
+        log.info("run %s: cancel requested (%s)", name, reason)
+        return run
+
+    # -- interruption ---------------------------------------------------------------------
+
+    async def interrupt(self, name: str, agent: str, reason: str) -> PipelineRun | None:
+        """The agent no longer runs the run's current attempt: record it, and put the run
+        back to Pending (Cancelled if a cancel was requested). Nothing when it moved on."""
+        now = self.clock()
+        stale = await self._start_commands(agent, name)
+
+        def requeue(run: PipelineRun) -> PipelineRun | None:
+            status = run.status
+            if status.phase.finished or status.agent != agent:
+                return None
+            if status.attempts:
+                attempt = status.attempts[-1]
+                attempt.finishedAt = now
+                attempt.result = f"Interrupted: {reason}"
+            status.agent = None
+            status.startedAt = None
+            status.tasks = {}
+            if status.cancelRequested:
+                status.phase = RunPhase.CANCELLED
+                status.finishedAt = now
+                status.message = f"cancelled (its agent was lost: {reason})"
+            else:
+                status.phase = RunPhase.PENDING
+                status.message = f"Interrupted: {reason}; waiting for an agent"
+            return run
+
+        def drop_commands(_: PipelineRun) -> Sequence[TxnOp]:
+            # A StartRun still queued for the lost agent must not start the old attempt later.
+            # (If the agent comes back still running it, its Hello brings a CancelRun.)
+            return [Delete(key) for key in stale]
+
+        try:
+            before = await self.store.get(PipelineRun, name)
+            run = await self.store.mutate(PipelineRun, name, requeue, also=drop_commands)
+        except NotFound:
+            return None
+        if run.metadata.resourceVersion == before.metadata.resourceVersion:
+            return None
+        log.warning("run %s interrupted: %s", name, reason)
+        return run
+
+    async def fail_attempt(self, name: str, agent: str, attempt: int, message: str) -> None:
+        """End the run as Failed if `attempt` on `agent` is still its current one (the agent
+        refused to start it: retrying there would fail the same way)."""
+        now = self.clock()
+
+        def fail(run: PipelineRun) -> PipelineRun | None:
+            status = run.status
+            if status.phase.finished or status.agent != agent or current_attempt(run) != attempt:
+                return None
+            status.phase = RunPhase.FAILED
+            status.finishedAt = now
+            status.message = message
+            status.attempts[-1].finishedAt = now
+            status.attempts[-1].result = f"Failed: {message}"
+            return run
+
+        try:
+            await self.store.mutate(PipelineRun, name, fail)
+        except NotFound:
+            return
+        log.warning("run %s attempt %d failed: %s", name, attempt, message)
+
+    async def _start_commands(self, agent: str, run: str) -> list[str]:
+        """Full keys of the commands for `run` still queued for `agent`."""
+        prefix = self.store.raw_key(f"{COMMANDS_PREFIX}{agent}") + "/"
+        result = await self.store.client.get_prefix(prefix)
+        keys: list[str] = []
+        for kv in result.kvs:
+            try:
+                command = AgentCommand.decode(kv.value)
+            except XeneError:
+                continue
+            if command.run == run:
+                keys.append(kv.key.decode())
+        return keys
+
+    async def reconcile_agent_runs(self, agent: str, running: Sequence[tuple[str, int]]) -> None:
+        """After an agent (re)connects: interrupt the runs assigned to it that it does not run
+        and that no queued StartRun will bring; cancel attempts it runs that are not current."""
+        runs, revision = await self.store.list(PipelineRun)
+        prefix = self.store.raw_key(f"{COMMANDS_PREFIX}{agent}") + "/"
+        # Commands read at the same revision as the runs: an assignment and its StartRun are
+        # written together, so each assigned run is either listed by the agent or queued.
+        queued = await self.store.client.get_prefix(prefix, revision=revision)
+        pending_starts: set[tuple[str, int]] = set()
+        for kv in queued.kvs:
+            try:
+                command = AgentCommand.decode(kv.value)
+            except XeneError:
+                continue
+            if command.kind == "StartRun":
+                pending_starts.add((command.run, int(command.payload.get("attempt", 0))))
+        listed = {(name, int(attempt)) for name, attempt in running}
+        by_name = {run.metadata.name: run for run in runs}
+        for run in runs:
+            if run.status.agent != agent or run.status.phase.finished:
+                continue
+            key = (run.metadata.name, current_attempt(run))
+            if key in listed or key in pending_starts:
+                continue
+            await self.interrupt(
+                run.metadata.name, agent, f"agent {agent} reconnected without this run"
+            )
+        for name, attempt in sorted(listed):
+            run_now = by_name.get(name)
+            if (
+                run_now is not None
+                and run_now.status.agent == agent
+                and not run_now.status.phase.finished
+                and current_attempt(run_now) == attempt
+            ):
+                continue
+            await self._cancel_stray(agent, name, attempt)
+
+    async def _cancel_stray(self, agent: str, run: str, attempt: int) -> None:
+        command = new_command(
+            "CancelRun",
+            run,
+            {"reason": "this attempt of the run is no longer current", "attempt": attempt},
+        )
+        await self.store.put_raw(command_key(agent, command.id), command.encode())
+        log.info(
+            "agent %s runs %s attempt %d, which is not current: cancelling", agent, run, attempt
+        )
+
+    # -- deletion -------------------------------------------------------------------------
+
+    async def delete_run(self, run: PipelineRun) -> bool:
+        """Delete a run and its idempotency key; False when it changed or is gone meanwhile."""
+        key = self.store.object_key(PipelineRun, run.metadata.name)
+        ops: list[TxnOp] = [Delete(key)]
+        dedup = run.metadata.annotations.get(DEDUP_ANNOTATION)
+        if dedup is not None:
+            full = self.store.raw_key(dedup_key(pipeline_of(run), dedup))
+            ops.append(Delete(full))
+        result = await self.store.client.transaction(
+            [Compare.mod_revision_is(key, int(run.metadata.resourceVersion or 0))], ops
+        )
+        return result.succeeded
