@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -293,3 +294,44 @@ async def test_a_failing_task_is_retried_after_its_backoff_until_it_succeeds(
     assert observer.output("flaky") == ["try 1", "try 2", "try 3"]
     assert observer.kinds("flaky").count("TaskRetrying") == 2
     assert time.monotonic() - started >= 0.2
+
+
+@pytest.fixture
+def small_filesystem(tmp_path: Path):
+    """A 1 MiB tmpfs (needs root, as CI has); skipped where mounting is not allowed."""
+    mount_point = tmp_path / "small"
+    mount_point.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount_point)], capture_output=True
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", "-l", str(mount_point)], check=False)
+
+
+async def test_a_full_workspace_fails_the_run_with_the_reason_and_the_next_run_works(
+    small_filesystem: Path,
+) -> None:
+    observer = RecordingObserver()
+    spec = {
+        "fill": {"steps": [step("dd if=/dev/zero of=big bs=1024 count=4096")]},
+        "after": {"dependencies": ["fill"], "steps": [step("echo never")]},
+    }
+    executor = ProcessExecutor(small_filesystem / "workspaces", kill_grace=0.5)
+    status = await PipelineRunner(
+        pipeline(spec), executor, run_id="full.build.1", observers=[observer]
+    ).run()
+
+    assert status.phase is RunPhase.FAILED
+    fill = status.tasks["fill"]
+    assert fill.phase is TaskPhase.FAILED and fill.steps[0].exitCode != 0
+    assert any("No space left on device" in line for line in observer.output("fill"))
+    assert status.tasks["after"].phase is TaskPhase.SKIPPED
+    # The workspace was removed with the failed run, so the space is back for the next one.
+    again = await PipelineRunner(
+        pipeline({"t": {"steps": [step("echo ok > f && cat f")]}}), executor, run_id="full.build.2"
+    ).run()
+    assert again.phase is RunPhase.SUCCEEDED

@@ -44,6 +44,7 @@ async def pooled(docker_engine: DockerEngine, busybox_image: str) -> AsyncIterat
         yield executor
     finally:
         await executor.close()
+    assert pool_leftovers(docker_engine, pool_of(executor)) == ([], [])
 
 
 def new_run(executor: DockerExecutor, tasks: Mapping[str, Any], *observers: Any) -> PipelineRunner:
@@ -192,6 +193,7 @@ async def test_closing_removes_every_pooled_container_and_volume(
     assert len(running) == 3, "idle pooled containers are started, ready for exec"
 
     await executor.close()
+    await asyncio.sleep(1.0)  # a create still running in a Docker thread would show up by now
 
     assert pool_leftovers(docker_engine, pool) == ([], [])
 
@@ -210,5 +212,6 @@ async def test_closing_while_the_pool_fills_leaves_nothing_behind(
     await asyncio.sleep(0.3)  # mid-way through creating containers
 
     await executor.close()
+    await asyncio.sleep(1.0)  # a create still running in a Docker thread would show up by now
 
     assert pool_leftovers(docker_engine, pool) == ([], [])

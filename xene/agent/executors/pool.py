@@ -105,6 +105,8 @@ class WarmPool(ContainerFactory):
         self._claimed: dict[str, _WarmWorkspace] = {}
         self._learned: collections.OrderedDict[str, None] = collections.OrderedDict()
         self._failed_images: set[str] = set()
+        # Every container the pool made and has not handed to a task, with its volume.
+        self._owned: dict[str, str] = {}
         self._wake = asyncio.Event()
         self._progress = asyncio.Event()
         self._filler: asyncio.Task[None] | None = None
@@ -186,6 +188,7 @@ class WarmPool(ContainerFactory):
         if workspace is not None and self._fits(request):
             container_id = workspace.containers.pop(request.image, None)
             if container_id is not None:
+                self._owned.pop(container_id, None)
                 if await self._running(container_id):
                     return container_id
                 await self._remove_container(container_id)
@@ -237,6 +240,8 @@ class WarmPool(ContainerFactory):
             for container_id in workspace.containers.values():
                 await self._remove_container(container_id)
             workspace.containers.clear()
+        for container_id in list(self._owned):
+            await self._remove_container(container_id)
         # A fill cancelled between create and bookkeeping leaves containers only labels know.
         claimed = set(self._claimed)
         try:
@@ -281,7 +286,7 @@ class WarmPool(ContainerFactory):
         images = self.images
         for workspace in list(self._ready):
             for image in images:
-                if image not in workspace.containers:
+                if image not in workspace.containers and workspace in self._ready:
                     await self._add_container(workspace, image)
         while len(self._ready) < self.settings.size:
             workspace = _WarmWorkspace(await self._create_volume())
@@ -313,7 +318,9 @@ class WarmPool(ContainerFactory):
             network_mode=self.settings.network_mode,
         )
         try:
-            container_id = await self._fresh.acquire(request)
+            # Not cancellable half-way: a create cancelled while its thread still runs would
+            # leave a container nobody knows of. A cancel waits for it, and `close` removes it.
+            container_id = await complete_despite_cancel(self._create_owned(request))
         except ExecutorError as exc:
             if await self._image_missing(image):
                 # Pulling is the executor's business (IfNotPresent, per task); stop warming an
@@ -328,6 +335,11 @@ class WarmPool(ContainerFactory):
             # The workspace was claimed and its run already ended meanwhile.
             await self._remove_container(container_id)
 
+    async def _create_owned(self, request: ContainerRequest) -> str:
+        container_id = await self._fresh.acquire(request)
+        self._owned[container_id] = request.workspace_volume
+        return container_id
+
     async def _image_missing(self, image: str) -> bool:
         try:
             await self._api.call(self._api.client.api.inspect_image, image)
@@ -341,12 +353,15 @@ class WarmPool(ContainerFactory):
 
     async def _remove_workspace(self, workspace: _WarmWorkspace) -> None:
         workspace.discarded = True
-        for container_id in list(workspace.containers.values()):
+        # Also one created for it but not yet recorded (a fill cancelled right after a create).
+        mounted = [cid for cid, volume in self._owned.items() if volume == workspace.volume]
+        for container_id in {*workspace.containers.values(), *mounted}:
             await self._remove_container(container_id)
         workspace.containers.clear()
         await self._remove_volume(workspace.volume)
 
     async def _remove_container(self, container_id: str) -> None:
+        self._owned.pop(container_id, None)
         await self._fresh.release(container_id)
 
     async def _remove_volume(self, name: str) -> None:
