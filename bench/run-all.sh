@@ -14,9 +14,11 @@ mkdir -p bench/results
 out="bench/results/$(date -u +%Y%m%dT%H%M%SZ).jsonl"
 scale_args=()
 memory_args=()
+latency_args=()
 if [[ ${1:-} == "--quick" ]]; then
   scale_args=(--agents 100 --pipelines 1000 --kill 10)
   memory_args=(--pipelines 1000 --agents 10)
+  latency_args=(--repeat 10)
 fi
 
 run() {
@@ -27,6 +29,8 @@ run() {
 run bench.scale "${scale_args[@]}"
 run bench.memory "${memory_args[@]}"
 run bench.dag
+# Docker figures are skipped inside when no engine answers; the process executor's are not.
+run bench.latency "${latency_args[@]}"
 if "$python" -c 'import docker; docker.from_env(timeout=5).ping()' >/dev/null 2>&1; then
   run bench.container_start
 else

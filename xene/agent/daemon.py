@@ -43,7 +43,12 @@ class AgentDaemon:
             self.outbox,
             RunExecutors(
                 settings.executor,
-                default_factories(settings.name, settings.data_dir / "workspaces"),
+                default_factories(
+                    settings.name,
+                    settings.data_dir / "workspaces",
+                    warm_pool_size=settings.warm_pool_size,
+                    warm_pool_images=settings.warm_pool_images,
+                ),
             ),
             parallelism=settings.parallelism,
         )

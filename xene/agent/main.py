@@ -72,6 +72,17 @@ async def serve(settings: AgentSettings) -> None:
     type=click.Path(path_type=Path),
     help="State directory: unsent run reports, workspaces [~/.xene/agent-NAME].",
 )
+@click.option(
+    "--warm-pool-size",
+    type=int,
+    help="Warm Docker workspaces kept ready, each with a started container per pooled image; "
+    "0 turns the pool off [1].",
+)
+@click.option(
+    "--warm-pool-images",
+    help="Comma-separated images the warm pool keeps started containers of, besides the two "
+    "images tasks used most recently (e.g. busybox:latest) [none].",
+)
 @click.option("--log-level", help="debug, info, warning, error [info].")
 @click.version_option(__version__, prog_name="xene-agent")
 def main(config_file: Path | None, executors: str | None, **flags: object) -> None:

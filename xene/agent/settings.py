@@ -99,6 +99,11 @@ class AgentSettings(BaseModel):
     # What runs pipelines that ask for docker: `process` serves them on hosts without Docker.
     executor: Literal["docker", "process"] = "docker"
     log_level: str = "info"
+    # Warm workspaces the Docker executor keeps ready (0: off); each holds one started idle
+    # container per pooled image. Images: `warm_pool_images` plus the two used most recently.
+    warm_pool_size: int = Field(default=1, ge=0, le=64)
+    # Images kept warm from the start (e.g. busybox:latest); missing ones are not pulled for it.
+    warm_pool_images: list[str] = Field(default_factory=list)
     # Testing only, no flag (XENE_AGENT_CRON_SCHEDULE_OVERRIDE): every cron trigger of this
     # agent fires on this schedule instead, e.g. "* * * * * *" (a sixth field: seconds).
     cron_schedule_override: str | None = None
@@ -126,6 +131,21 @@ class AgentSettings(BaseModel):
             if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
                 raise ValueError(f"'{address}' is not HOST:PORT of an apiserver's gRPC port")
         return value
+
+    @field_validator("warm_pool_images", mode="before")
+    @classmethod
+    def _image_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("warm_pool_images")
+    @classmethod
+    def _images_are_names(cls, value: list[str]) -> list[str]:
+        for image in value:
+            if any(char.isspace() for char in image):
+                raise ValueError(f"'{image}' is not an image name (no spaces allowed)")
+        return list(dict.fromkeys(value))
 
     @field_validator("name")
     @classmethod

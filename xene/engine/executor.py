@@ -57,6 +57,11 @@ class TaskContext(ABC):
     async def close(self) -> None:
         """Stop whatever is still running and release the context; safe to call twice."""
 
+    async def write_file(self, path: str, data: bytes) -> bool:
+        """Write `data` to `path` (as steps see it, parents created) without running a step;
+        False when this context can only do it through a step."""
+        return False
+
 
 class Executor(ABC):
     """Creates workspaces and task contexts; one instance serves many runs at once."""

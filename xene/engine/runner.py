@@ -396,6 +396,11 @@ class PipelineRunner:
         async with self._payload_lock:
             if self._payload_written or self._payload is None:
                 return
+            # Directly when the context can (no shell started before the first step); else
+            # through a fixed command.
+            if await context.write_file(env["XENE_PAYLOAD_FILE"], self._payload.encode()):
+                self._payload_written = True
+                return
             output = bytearray()
 
             async def collect(stream: OutputStream, data: bytes) -> None:

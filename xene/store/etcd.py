@@ -48,6 +48,12 @@ _RECONNECT_GRACE = 1.5
 _CallOptions = dict[str, Any]
 
 _CONNECTION_CODES = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED}
+_SERVER_TROUBLE_CODES = {
+    grpc.StatusCode.UNKNOWN,
+    grpc.StatusCode.INTERNAL,
+    grpc.StatusCode.ABORTED,
+    grpc.StatusCode.RESOURCE_EXHAUSTED,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -464,10 +470,14 @@ class EtcdClient:
         code = error.code()
         if "lease not found" in details:
             return NotFound(f"etcd lease not found (expired or revoked): {details}")
-        if code == grpc.StatusCode.RESOURCE_EXHAUSTED or "too large" in details:
+        if "too large" in details or "larger than max" in details:
             return TooLarge(f"etcd at {endpoint} rejected the request: {details}")
         if "compacted" in details:
             return Gone(f"etcd at {endpoint}: {details}")
+        if code in _SERVER_TROUBLE_CODES or "etcdserver:" in details or "raft" in details:
+            # A member without quorum, mid-election or overloaded ("proposal dropped", "too many
+            # requests", "request timed out"): the cluster cannot serve now, the caller may retry.
+            return Unavailable(f"etcd at {endpoint} cannot serve the request now: {details}")
         return XeneError(f"etcd at {endpoint} failed the request ({code.name}): {details}")
 
     async def _call(

@@ -65,3 +65,29 @@ def test_the_executor_is_docker_or_process() -> None:
     assert load_settings(AgentSettings, {"name": "a"}, environ=environ).executor == "process"
     with pytest.raises(Invalid, match="executor"):
         load_settings(AgentSettings, {"name": "a", "executor": "kubernetes"}, environ={})
+
+
+def test_warm_pool_is_small_by_default_and_set_by_flag_or_variable() -> None:
+    default = load_settings(AgentSettings, {"name": "n"}, environ={})
+    assert default.warm_pool_size == 1 and default.warm_pool_images == []
+    environ = agent_environment(
+        {"XENE_AGENT_WARM_POOL_SIZE": "3", "XENE_AGENT_WARM_POOL_IMAGES": "busybox:latest, a:1"}
+    )
+    from_env = load_settings(AgentSettings, {"name": "n"}, environ=environ)
+    assert from_env.warm_pool_size == 3
+    assert from_env.warm_pool_images == ["busybox:latest", "a:1"]
+    off = load_settings(AgentSettings, {"name": "n", "warm_pool_size": 0}, environ=environ)
+    assert off.warm_pool_size == 0
+
+
+@pytest.mark.parametrize(
+    ("flags", "words"),
+    [
+        ({"warm_pool_size": -1}, "--warm-pool-size: Input should be greater than or equal to 0"),
+        ({"warm_pool_images": ["bad image"]}, "'bad image' is not an image name"),
+    ],
+)
+def test_bad_warm_pool_settings_name_the_flag(flags, words) -> None:
+    with pytest.raises(Invalid) as caught:
+        load_settings(AgentSettings, flags, environ={})
+    assert any(words in str(problem) for problem in caught.value.errors), caught.value.errors

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import grpc
 import pytest
 
-from xene.api.errors import Invalid
+from xene.api.errors import Gone, Invalid, TooLarge, Unavailable
 from xene.store.etcd import (
     Backoff,
     Compare,
     Endpoint,
+    EtcdClient,
     _compare_message,
     parse_endpoints,
     prefix_range_end,
@@ -80,3 +82,30 @@ def test_backoff_grows_to_its_cap_and_resets():
     assert max(delays[-3:]) > 0.4
     backoff.reset()
     assert backoff.next_delay() <= 0.1
+
+
+class _RpcError(grpc.aio.AioRpcError):
+    def __init__(self, code: grpc.StatusCode, details: str) -> None:
+        super().__init__(code, grpc.aio.Metadata(), grpc.aio.Metadata(), details=details)
+
+
+@pytest.mark.parametrize(
+    ("code", "details", "expected"),
+    [
+        (grpc.StatusCode.UNKNOWN, "raft proposal dropped", Unavailable),
+        (grpc.StatusCode.UNKNOWN, "etcdserver: request timed out", Unavailable),
+        (grpc.StatusCode.RESOURCE_EXHAUSTED, "etcdserver: too many requests", Unavailable),
+        (grpc.StatusCode.INVALID_ARGUMENT, "etcdserver: request is too large", TooLarge),
+        (grpc.StatusCode.RESOURCE_EXHAUSTED, "Sent message larger than max (9 vs. 4)", TooLarge),
+        (
+            grpc.StatusCode.OUT_OF_RANGE,
+            "etcdserver: mvcc: required revision has been compacted",
+            Gone,
+        ),
+    ],
+)
+def test_etcd_server_trouble_is_unavailable_not_an_internal_error(code, details, expected) -> None:
+    client = EtcdClient("127.0.0.1:2379")
+    translated = client._translate(client.endpoints[0], _RpcError(code, details))
+    assert type(translated) is expected
+    assert details in translated.message

@@ -151,6 +151,11 @@ class ContainerFactory(ABC):
         """Remove whatever the factory keeps in reserve."""
         return None
 
+    def keeps(self, labels: Mapping[str, str]) -> bool:
+        """Whether a container or volume labelled `labels` is this factory's live reserve
+        (which a sweep for leftovers must not remove)."""
+        return False
+
 
 class FreshContainers(ContainerFactory):
     """One new container per task attempt, removed when released."""
@@ -318,9 +323,11 @@ class DockerExecutor(Executor):
         removed = 0
         try:
             containers = await self._api.call(
-                client.api.containers, all=True, quiet=True, filters={"label": filters}
+                client.api.containers, all=True, filters={"label": filters}
             )
             for container in containers:
+                if self._factory.keeps(container.get("Labels") or {}):
+                    continue
                 # Directly, not through the factory: a pool must not recycle these.
                 try:
                     await self._api.call(client.api.remove_container, container["Id"], force=True)
@@ -329,6 +336,8 @@ class DockerExecutor(Executor):
                     pass
             volumes = await self._api.call(client.api.volumes, filters={"label": filters})
             for volume in (volumes or {}).get("Volumes") or []:
+                if self._factory.keeps(volume.get("Labels") or {}):
+                    continue
                 try:
                     await self._api.call(client.api.remove_volume, volume["Name"], force=True)
                     removed += 1

@@ -263,6 +263,10 @@ class WarmPool(ContainerFactory):
         except _DOCKER_ERRORS as exc:
             log.warning("could not list the pool's leftovers: %s", _explain(exc))
 
+    def keeps(self, labels: Mapping[str, str]) -> bool:
+        """Containers and volumes this pool made are its own, not leftovers of a crash."""
+        return labels.get(LABEL_POOL) == self.id
+
     # -- filling --------------------------------------------------------------------------
 
     async def _fill(self) -> None:

@@ -9,7 +9,7 @@ Docker is unreachable the run fails with a message saying so and the agent keeps
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from xene.agent.executors.process import DEFAULT_KILL_GRACE, ProcessExecutor
@@ -44,15 +44,27 @@ class UnavailableExecutor(Executor):
 
 
 def default_factories(
-    agent: str, workspaces: Path, kill_grace: float = DEFAULT_KILL_GRACE
+    agent: str,
+    workspaces: Path,
+    kill_grace: float = DEFAULT_KILL_GRACE,
+    *,
+    warm_pool_size: int = 0,
+    warm_pool_images: Sequence[str] = (),
 ) -> dict[str, Callable[[], Executor]]:
-    """How to create each executor kind for agent `agent`."""
+    """How to create each executor kind for agent `agent` (Docker with a warm pool of
+    `warm_pool_size` workspaces when it is above 0)."""
 
     def docker_executor() -> Executor:
         from xene.agent.executors.docker import DockerExecutor
+        from xene.agent.executors.pool import PoolSettings, WarmPool
 
-        # The agent label narrows the sweep of leftovers to this agent's own containers.
-        return DockerExecutor(labels={LABEL_AGENT: agent}, kill_grace=kill_grace)
+        # The agent label narrows the sweep of leftovers to this agent's own containers; the
+        # pool's carry it too, so the next start of this agent removes what a crash left.
+        labels = {LABEL_AGENT: agent}
+        if warm_pool_size == 0:
+            return DockerExecutor(labels=labels, kill_grace=kill_grace)
+        pool = PoolSettings(size=warm_pool_size, images=tuple(warm_pool_images), labels=labels)
+        return DockerExecutor(labels=labels, kill_grace=kill_grace, factory=WarmPool.factory(pool))
 
     def process_executor() -> Executor:
         return ProcessExecutor(workspaces, kill_grace=kill_grace)
@@ -101,6 +113,11 @@ class RunExecutors:
             removed = await sweep()
             if removed:
                 log.info("removed %d container(s)/volume(s) left by an earlier run", removed)
+        # A warm pool fills only after the sweep, which would otherwise take its containers for
+        # leftovers; filling now lets the first run start warm too.
+        warm_up = getattr(getattr(executor, "factory", None), "start", None)
+        if callable(warm_up):
+            warm_up()
 
     async def close(self) -> None:
         """Close every executor created."""
