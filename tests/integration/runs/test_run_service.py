@@ -6,9 +6,11 @@ import asyncio
 
 import pytest
 
-from tests.integration.runs.conftest import create_pipeline
+from tests.integration.runs.conftest import create_pipeline, schedule
 from xene.api.errors import Invalid, NotFound
 from xene.api.run import PipelineRun, RunPhase, RunTrigger
+from xene.apiserver.services.agents import COMMANDS_PREFIX, AgentCommand
+from xene.apiserver.services.cluster_view import alive_key
 from xene.apiserver.services.runs import RunService, dedup_key
 from xene.store.objects import ObjectStore
 
@@ -114,3 +116,30 @@ async def test_cancel_of_a_pending_run_is_immediate_and_of_a_finished_one_a_no_o
     assert again.metadata.resourceVersion == cancelled.metadata.resourceVersion
     with pytest.raises(NotFound):
         await runs.request_cancel("wf.p.99")
+
+
+async def test_a_run_of_a_pipeline_on_a_live_agent_is_dispatched_as_it_is_created(
+    etcd_store: ObjectStore, runs: RunService
+) -> None:
+    await create_pipeline(etcd_store, "live")
+    await create_pipeline(etcd_store, "gone")
+    await schedule(etcd_store, "wf.live", "worker")
+    await schedule(etcd_store, "wf.gone", "departed")
+    await etcd_store.put_raw(alive_key("worker"), b"1")
+
+    live = await runs.create_run("wf.live", trigger=RunTrigger(type="manual"))
+    assert live.run is not None and live.run.status.agent == "worker"
+    assert [(a.number, a.agent) for a in live.run.status.attempts] == [(1, "worker")]
+    stored = await etcd_store.get(PipelineRun, "wf.live.1")
+    assert stored.status.agent == "worker" and stored.status.phase is RunPhase.PENDING
+    commands, _ = await etcd_store.list_raw(f"{COMMANDS_PREFIX}worker/")
+    started = [AgentCommand.decode(value) for value in commands.values()]
+    assert [(c.kind, c.run, c.payload["attempt"]) for c in started] == [
+        ("StartRun", "wf.live.1", 1)
+    ]
+
+    # An agent without a liveness key gets nothing: the dispatcher waits for a live placement.
+    waiting = await runs.create_run("wf.gone", trigger=RunTrigger(type="manual"))
+    assert waiting.run is not None and waiting.run.status.agent is None
+    assert waiting.run.status.attempts == []
+    assert (await etcd_store.list_raw(f"{COMMANDS_PREFIX}departed/"))[0] == {}

@@ -22,20 +22,11 @@ from xene.api.run import PipelineRun, RunAttempt, RunPhase
 from xene.apiserver.controllers.base import KeySource, WatchSource
 from xene.apiserver.services.agents import command_key, new_command
 from xene.apiserver.services.cluster_view import ClusterView, ViewChange, alive_key
-from xene.apiserver.services.runs import RunService, current_attempt, pipeline_of
+from xene.apiserver.services.runs import RunService, current_attempt, pipeline_of, start_payload
 from xene.store.etcd import Put, TxnOp
 from xene.store.objects import ObjectStore
 
 log = logging.getLogger(__name__)
-
-
-def start_payload(run: PipelineRun, pipeline: Pipeline) -> dict[str, object]:
-    """What a StartRun command carries: the run, its attempt and the pipeline, as JSON data."""
-    return {
-        "attempt": current_attempt(run),
-        "run": run.to_dict(),
-        "pipeline": pipeline.to_dict(),
-    }
 
 
 def _unfinished(obj: Resource) -> list[str]:

@@ -14,6 +14,7 @@ for a state that was never stored.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -22,11 +23,12 @@ from datetime import datetime
 from xene.api.derivation import PIPELINE_LABEL, WORKFLOW_LABEL
 from xene.api.errors import Conflict, FieldError, Invalid, NotFound, XeneError
 from xene.api.meta import ObjectMeta, utc_now
-from xene.api.pipeline import Pipeline, pipeline_object_name
+from xene.api.pipeline import Pipeline, SchedulePhase, pipeline_object_name
 from xene.api.run import (
     PipelineRun,
     PipelineRunSpec,
     PipelineRunStatus,
+    RunAttempt,
     RunPhase,
     RunTrigger,
     run_object_name,
@@ -37,6 +39,7 @@ from xene.apiserver.services.agents import (
     command_key,
     new_command,
 )
+from xene.apiserver.services.cluster_view import alive_key
 from xene.store.etcd import Compare, Delete, Get, Put, RangeResult, TxnOp
 from xene.store.objects import ObjectStore
 
@@ -76,6 +79,15 @@ def current_attempt(run: PipelineRun) -> int:
 def is_assigned(run: PipelineRun) -> bool:
     """True while an agent holds the run's current attempt."""
     return run.status.agent is not None and not run.status.phase.finished
+
+
+def start_payload(run: PipelineRun, pipeline: Pipeline) -> dict[str, object]:
+    """What a StartRun command carries: the run, its attempt and the pipeline, as JSON data."""
+    return {
+        "attempt": current_attempt(run),
+        "run": run.to_dict(),
+        "pipeline": pipeline.to_dict(),
+    }
 
 
 @dataclass(frozen=True)
@@ -201,7 +213,16 @@ class RunService:
         name = pipeline.metadata.name
         counter = self.store.raw_key(run_sequence_key(name))
         dedup_full = self.store.raw_key(dedup_key(name, dedup)) if dedup is not None else None
-        counter_kv = await self.store.client.get(counter)
+        counter_read = self.store.client.get(counter)
+        agent = pipeline.status.agent if pipeline.status.phase == SchedulePhase.SCHEDULED else None
+        if agent is not None:
+            counter_kv, alive = await asyncio.gather(
+                counter_read, self.store.get_raw(alive_key(agent))
+            )
+            if alive is None:
+                agent = None  # not live now: the dispatcher takes the run once it is placed
+        else:
+            counter_kv = await counter_read
         skip = 0
         for _ in range(CREATE_ATTEMPTS):
             if counter_kv is None:
@@ -216,9 +237,20 @@ class RunService:
                 counter_compare = Compare.mod_revision_is(counter, counter_kv.mod_revision)
             number = current + 1 + skip
             run = self._new_run(pipeline, number, trigger, parameters, env, dedup)
+            if agent is not None:
+                # Dispatched in the creating transaction: the run's first attempt starts without
+                # waiting for the dispatcher's watch to see it (trigger-to-start latency).
+                run.status.agent = agent
+                first = RunAttempt(number=1, agent=agent, startedAt=self.clock())
+                run.status.attempts.append(first)
             stored, absent, put_run = self.store.creation(run)
             compares = [counter_compare, absent]
             success: list[TxnOp] = [Put(counter, str(number)), put_run]
+            if agent is not None:
+                payload = start_payload(stored, pipeline)
+                start = new_command("StartRun", stored.metadata.name, payload)
+                start_key = self.store.raw_key(command_key(agent, start.id))
+                success.append(Put(start_key, start.encode()))
             failure: list[TxnOp] = [Get(counter), Get(absent.key)]
             if dedup_full is not None:
                 compares.append(Compare.missing(dedup_full))
@@ -227,7 +259,12 @@ class RunService:
             result = await self.store.client.transaction(compares, success, failure)
             if result.succeeded:
                 stored.metadata.resourceVersion = str(result.revision)
-                log.info("run %s created (%s trigger)", stored.metadata.name, trigger.type)
+                log.info(
+                    "run %s created (%s trigger)%s",
+                    stored.metadata.name,
+                    trigger.type,
+                    f" and dispatched to agent {agent}" if agent else "",
+                )
                 return CreatedRun(stored, True)
             counter_now, run_now = result.responses[0], result.responses[1]
             assert isinstance(counter_now, RangeResult) and isinstance(run_now, RangeResult)
