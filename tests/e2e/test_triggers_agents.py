@@ -132,6 +132,16 @@ def test_cron_ticks_run_once_each_and_once_more_after_the_agent_dies(
     apply_workflow(server, document("cr", tick, 'echo "tick $XENE_TRIGGER_NAME"'))
     wait_until(lambda: placements(server).get("cr.build") == "c1", 20, "cr.build on c1")
     wait_until(lambda: len(runs_of(server, "cr.build")) >= 1, 20, "a cron run")
+    # On an idle agent a tick's run starts within a second of its scheduled time.
+    first_run = wait_until(
+        lambda: next(
+            (r for r in runs_of(server, "cr.build") if r["status"].get("startedAt")), None
+        ),
+        20,
+        "the first tick's run to start",
+    )
+    started = datetime.fromisoformat(first_run["status"]["startedAt"])
+    assert 0 <= (started - scheduled(first_run)).total_seconds() <= 1.0, first_run["status"]
     # Kill the agent a second before the next tick; a second agent takes the pipeline over.
     now = time.time()
     next_tick = (int(now) // period + 1) * period
