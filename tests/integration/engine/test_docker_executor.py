@@ -387,3 +387,25 @@ async def test_sweep_removes_what_a_crashed_run_left_behind(
 
     assert removed == 2
     assert leftovers(docker_engine, run_id) == ([], [])
+
+
+async def test_a_webhook_payload_is_a_workspace_file_in_every_container(
+    executor: DockerExecutor,
+) -> None:
+    observer = RecordingObserver()
+    payload = '{"title": "$(touch pwned)", "n": 1}'
+    spec = {
+        "a": {"steps": [step('cat "$XENE_PAYLOAD_FILE"; echo; ls -A')]},
+        "b": {"dependencies": ["a"], "steps": [step("cat .xene/payload.json")]},
+    }
+    runner = PipelineRunner(
+        pipeline(spec),
+        executor,
+        run_id=f"docker-test.build.{next(_run_numbers)}",
+        observers=[observer],
+        payload=payload,
+    )
+    status = await runner.run()
+    assert status.phase is RunPhase.SUCCEEDED, status
+    assert observer.output("a") == [payload, ".xene"]
+    assert observer.output("b") == [payload]
