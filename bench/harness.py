@@ -263,3 +263,20 @@ class Cluster:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def spawn_agent(
+    cluster: Cluster, server: ApiServer, name: str, *extra: str
+) -> subprocess.Popen[bytes]:
+    """Start a real xene-agent `name` against `server`, its files under the cluster's root."""
+    workdir = cluster.root / name
+    (workdir / "home").mkdir(parents=True, exist_ok=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("XENE_")}
+    env["HOME"] = str(workdir / "home")
+    args = [
+        console_script("xene-agent"),
+        *("--server", server.grpc_address, "--name", name),
+        *("--data-dir", str(workdir / "data"), "--log-level", "warning", *extra),
+    ]
+    with open(workdir / "agent.log", "ab") as log:
+        return subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=workdir)

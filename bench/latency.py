@@ -23,7 +23,6 @@ import hashlib
 import hmac
 import json
 import math
-import os
 import signal
 import statistics
 import subprocess
@@ -35,7 +34,7 @@ from typing import Any
 
 import httpx
 
-from bench.harness import ApiServer, Cluster, console_script, emit
+from bench.harness import ApiServer, Cluster, emit, spawn_agent
 
 STAMP = "XENE_T0"
 PROCESS_STAMP = f'echo "{STAMP} $(date +%s.%N)"'
@@ -156,17 +155,7 @@ class Agent:
 def start_agent(cluster: Cluster, server: ApiServer, role: str, *extra: str) -> Agent:
     """Start xene-agent `lat-<role>` labelled bench-role=<role>; returns once it is Ready."""
     name = f"lat-{role}"
-    workdir = cluster.root / name
-    (workdir / "home").mkdir(parents=True, exist_ok=True)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("XENE_")}
-    env["HOME"] = str(workdir / "home")
-    args = [
-        console_script("xene-agent"),
-        *("--server", server.grpc_address, "--name", name, "--labels", f"bench-role={role}"),
-        *("--data-dir", str(workdir / "data"), "--log-level", "warning", *extra),
-    ]
-    with open(workdir / "agent.log", "ab") as log:
-        process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=workdir)
+    process = spawn_agent(cluster, server, name, "--labels", f"bench-role={role}", *extra)
     agent = Agent(name, process)
     try:
         wait(

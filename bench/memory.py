@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import subprocess
 import sys
 import time
@@ -23,11 +22,11 @@ from bench.harness import (
     MIB,
     ApiServer,
     Cluster,
-    console_script,
     emit,
     peak_rss_bytes,
     rss_bytes,
     settled_rss,
+    spawn_agent,
 )
 from bench.scale import apply_rate, workflow_document
 from bench.simagents import SimFleet
@@ -61,18 +60,7 @@ def docker_available() -> bool:
 def agent_rss(cluster: Cluster, server: ApiServer, executors: str) -> tuple[int, int]:
     """(settled RSS, peak RSS) of a real xene-agent, connected and Ready, running nothing."""
     name = f"idle-{executors.replace(',', '-')}"
-    workdir = cluster.root / name
-    (workdir / "home").mkdir(parents=True, exist_ok=True)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("XENE_")}
-    env["HOME"] = str(workdir / "home")
-    args = [
-        console_script("xene-agent"),
-        *("--server", server.grpc_address, "--name", name),
-        *("--data-dir", str(workdir / "data"), "--executors", executors),
-        *("--log-level", "warning"),
-    ]
-    with open(workdir / "agent.log", "ab") as log:
-        process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=workdir)
+    process = spawn_agent(cluster, server, name, "--executors", executors)
     try:
         deadline = time.monotonic() + 60
         while True:
