@@ -232,8 +232,13 @@ def trigger_latencies(
         if before_each is not None:
             before_each()
         sent, run = fire(http, pipeline)
+
+        def ended(run: str = run) -> str | None:
+            phase = run_phase(http, run)
+            return phase if phase in ("Succeeded", "Failed") else None
+
         phase = wait(
-            lambda run=run: (p := run_phase(http, run)) in ("Succeeded", "Failed") and p,
+            ended,
             120,
             f"run {run} to end",
             interval=0.02,

@@ -37,6 +37,7 @@ ruff check "${lint_paths[@]}"
 ruff format --check "${lint_paths[@]}"
 say "mypy"
 mypy xene
+[ -d bench ] && mypy bench
 if [ -f scripts/check-proto.sh ]; then
   say "generated protobuf code matches proto/"
   bash scripts/check-proto.sh
