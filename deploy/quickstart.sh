@@ -28,7 +28,7 @@ if [ "${1:-}" = "stop" ]; then stop_all; exit 0; fi
 
 echo "== installing Xene into $root/.venv"
 if [ ! -x .venv/bin/python ]; then python3 -m venv .venv; fi
-.venv/bin/python -m pip install -q -e . >"$state/install.log" 2>&1 || {
+.venv/bin/python -m pip install -q -c constraints.txt -e . >"$state/install.log" 2>&1 || {
   echo "installing Xene failed; the end of $state/install.log:" >&2; tail -n 30 "$state/install.log" >&2
   exit 1
 }

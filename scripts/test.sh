@@ -23,7 +23,8 @@ fi
 say "installing Python packages into .venv"
 if [ ! -x .venv/bin/python ]; then python3 -m venv .venv; fi
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
-.venv/bin/python -m pip install -q -e ".[test]"
+# constraints.txt pins every version (refresh: bash scripts/lock-deps.sh), so CI is reproducible.
+.venv/bin/python -m pip install -q -c constraints.txt -e ".[test]"
 export PATH="$root/.venv/bin:$PATH"
 
 say "starting dockerd"

@@ -28,16 +28,24 @@ _TAG = "tag:yaml.org,2002:"
 _MERGE_TAG = _TAG + "merge"
 _SCALAR_TAGS = {_TAG + name for name in ("str", "int", "float", "bool", "null")} | {_MERGE_TAG}
 
-try:  # libyaml is much faster; the pure-Python parser is the same grammar
-    _BaseLoader: type[yaml.SafeLoader] = yaml.CSafeLoader  # type: ignore[assignment]
-except AttributeError:  # pragma: no cover - depends on how PyYAML was built
-    _BaseLoader = yaml.SafeLoader
 
-
-class _ManifestLoader(_BaseLoader):  # type: ignore[misc,valid-type]
-    """Safe loader with YAML 1.2 core-schema scalars."""
+class _PureManifestLoader(yaml.SafeLoader):
+    """Safe loader with YAML 1.2 core-schema scalars, in pure Python (no limits of libyaml's)."""
 
     yaml_implicit_resolvers: dict[Any, Any] = {}
+
+
+try:  # libyaml is much faster; the pure-Python parser is the same grammar
+
+    class _FastManifestLoader(yaml.CSafeLoader):
+        """Safe loader with YAML 1.2 core-schema scalars, on libyaml."""
+
+        yaml_implicit_resolvers: dict[Any, Any] = {}
+
+    # Any: the C and the pure-Python loaders share no base class in the type stubs.
+    _ManifestLoader: Any = _FastManifestLoader
+except AttributeError:  # pragma: no cover - depends on how PyYAML was built
+    _ManifestLoader = _PureManifestLoader
 
 
 _SCALAR_PATTERNS = {
@@ -59,7 +67,8 @@ _FIRST_CHARACTERS = {
     _MERGE_TAG: "<",
 }
 for _tag, _pattern in _SCALAR_PATTERNS.items():
-    _ManifestLoader.add_implicit_resolver(_tag, _pattern, list(_FIRST_CHARACTERS[_tag]))
+    for _loader in (_ManifestLoader, _PureManifestLoader):
+        _loader.add_implicit_resolver(_tag, _pattern, list(_FIRST_CHARACTERS[_tag]))
 
 
 def parse_documents(
@@ -265,8 +274,27 @@ def _load_yaml(content: str, source: str) -> list[tuple[Any, str]]:
 
 
 def _check_event_depth(content: str, source: str) -> None:
-    """Refuse deep nesting before composing: libyaml's composer recurses once per level."""
-    loader = _ManifestLoader(content)
+    """Refuse deep nesting and alias floods before composing (libyaml's composer recurses once
+    per level), whatever limits of its own the parser has."""
+    try:
+        _scan_events(content, source, _ManifestLoader)
+    except yaml.YAMLError as exc:
+        if _ManifestLoader is _PureManifestLoader:
+            raise
+        # libyaml refuses some texts with limits and wording of its own (since PyYAML 6.0.4 it
+        # stops at 1,000 nesting levels). The pure-Python parser has no such limits, so it meets
+        # Xene's first if one is passed before the refusal; otherwise libyaml's error stands.
+        mark = getattr(exc, "problem_mark", None)
+        end = mark.index + 1 if mark is not None else len(content)
+        try:
+            _scan_events(content[:end], source, _PureManifestLoader)
+        except yaml.YAMLError:
+            pass  # the prefix ends mid-document; only Xene's own limits matter here
+        raise
+
+
+def _scan_events(content: str, source: str, loader_class: Any) -> None:
+    loader = loader_class(content)
     try:
         depth = 0
         aliases = 0

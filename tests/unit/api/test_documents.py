@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
+import yaml
 
+from xene.api import documents
 from xene.api.documents import MAX_ALIASES, ParseError, parse_documents
 from xene.api.errors import Invalid, TooLarge
 
@@ -180,6 +182,34 @@ def test_deep_nesting_is_refused_without_crashing_the_parser() -> None:
     )
     block = "".join(" " * depth + "-\n" for depth in range(150))
     assert _error(block).endswith(": nested more than 100 levels deep")
+
+
+class _ParserWithItsOwnLimit(documents._PureManifestLoader):
+    """A parser that, like libyaml since PyYAML 6.0.4, refuses deep flow nesting while it looks
+    ahead, before handing out any event, in words of its own."""
+
+    limit = 300
+
+    def check_event(self, *choices: type) -> bool:
+        depth = 0
+        for index, character in enumerate(self.buffer):
+            depth += {"[": 1, "]": -1}.get(character, 0)
+            if depth > self.limit:
+                mark = yaml.Mark("<text>", index, 0, index, self.buffer, index)
+                raise yaml.scanner.ScannerError(problem="too deep for me", problem_mark=mark)
+        return super().check_event(*choices)
+
+
+def test_the_nesting_limit_holds_whatever_the_parser_refuses_first(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(documents, "_ManifestLoader", _ParserWithItsOwnLimit)
+    assert _error("a: " + "[" * 1000 + "]" * 1000) == (
+        "wf.yaml: line 1, column 103: nested more than 100 levels deep"
+    )
+    # A refusal below Xene's own limit is reported as the parser words it.
+    monkeypatch.setattr(_ParserWithItsOwnLimit, "limit", 50)
+    assert _error("a: " + "[" * 60 + "]" * 60) == "wf.yaml: line 1, column 54: too deep for me"
 
 
 def test_duplicate_keys_are_refused() -> None:
