@@ -41,7 +41,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServerProces
     secret_file.write_text(FILE_SECRET + "\n")
     apiserver = make_apiserver(workdir, etcd.endpoint)
     apiserver.env["HOOK_SECRET"] = SECRET
-    apiserver.env["XENE_MAX_BODY_BYTES"] = str(MAX_BODY)
+    apiserver.env["XENE_APISERVER_MAX_BODY_BYTES"] = str(MAX_BODY)
     apiserver.env["HOOK_SECRET_FILE"] = str(secret_file)
     try:
         apiserver.start()

@@ -189,7 +189,7 @@ def test_token_from_the_config_file(etcd_server, tmp_path: Path) -> None:
         assert "XENE_TOKEN" in refused.stderr
 
         config = tmp_path / "xenectl.yaml"
-        env = {**server.env, "XENE_CONFIG": str(config)}
+        env = {**server.env, "XENECTL_CONFIG": str(config)}
         del env["XENE_SERVER"]
         address = server.url.removeprefix("http://")
         assert xenectl(env, "config", "set-server", address).returncode == 0

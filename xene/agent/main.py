@@ -12,9 +12,9 @@ import click
 
 from xene import __version__
 from xene.agent.daemon import AgentDaemon
-from xene.agent.settings import AgentSettings, agent_environment
+from xene.agent.settings import CONFIG_VARIABLE, DEFAULT_CONFIG_FILE, AgentSettings
 from xene.api.errors import Invalid
-from xene.settings import describe_settings, load_settings
+from xene.settings import config_file_option, load_settings
 
 log = logging.getLogger("xene.agent")
 
@@ -42,8 +42,8 @@ async def serve(settings: AgentSettings) -> None:
     "--config",
     "config_file",
     type=click.Path(path_type=Path),
-    envvar="XENE_AGENT_CONFIG",
-    help="YAML file of settings [~/.xene/agent.yaml].",
+    envvar=CONFIG_VARIABLE,
+    help=f"YAML file of settings, keys as the flags with _ or - [{DEFAULT_CONFIG_FILE}].",
 )
 @click.option(
     "--server",
@@ -85,24 +85,21 @@ async def serve(settings: AgentSettings) -> None:
 )
 @click.option("--log-level", help="debug, info, warning, error [info].")
 @click.version_option(__version__, prog_name="xene-agent")
-def main(config_file: Path | None, executors: str | None, **flags: object) -> None:
+def main(config_file: Path | None, **flags: object) -> None:
     """Run a Xene agent: connect to the apiserver and run the pipelines it assigns.
 
     Every flag can also come from an XENE_AGENT_<FLAG> variable (XENE_AGENT_TOKEN, ...).
     """
-    if executors:
-        flags["executors"] = [e.strip() for e in executors.split(",") if e.strip()]
-    if config_file is None:
-        default = Path("~/.xene/agent.yaml").expanduser()
-        config_file = default if default.exists() else None
+    config = config_file_option(config_file, DEFAULT_CONFIG_FILE, CONFIG_VARIABLE)
     try:
-        settings = load_settings(AgentSettings, flags, config_file, environ=agent_environment())
+        resolved = load_settings(AgentSettings, flags, config)
     except Invalid as exc:
         for problem in exc.errors:
             click.echo(f"error: {problem}", err=True)
         sys.exit(1)
+    settings = resolved.settings
     configure_logging(settings.log_level)
-    log.info("xene-agent %s starting with:\n%s", __version__, describe_settings(settings))
+    log.info("xene-agent %s starting; %s", __version__, resolved.describe())
     asyncio.run(serve(settings))
 
 

@@ -5,17 +5,32 @@ from __future__ import annotations
 import os
 import re
 import socket
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from xene.api.meta import DNS1123_SUBDOMAIN, MAX_SUBDOMAIN_LENGTH
+from xene.settings import EnvironmentScheme, XeneSettings
+
+CONFIG_VARIABLE = "XENE_AGENT_CONFIG"
+DEFAULT_CONFIG_FILE = Path("~/.xene/agent.yaml")
 
 # The agent reads `XENE_AGENT_*` variables (XENE_AGENT_SERVER, XENE_AGENT_TOKEN, ...), so that
 # xenectl's XENE_SERVER/XENE_TOKEN (the REST API) on the same host never leak into it.
-AGENT_ENV_PREFIX = "XENE_AGENT_"
+ENVIRONMENT = EnvironmentScheme(
+    program="xene-agent",
+    prefix="XENE_AGENT_",
+    not_settings=frozenset(
+        {
+            CONFIG_VARIABLE,
+            # xene-apiserver's older names for its --agent-tokens-file and
+            # --agent-lease-ttl-seconds (its XENE_AGENT_TOKEN is the agents' token: the same).
+            "XENE_AGENT_TOKENS_FILE",
+            "XENE_AGENT_LEASE_TTL_SECONDS",
+        }
+    ),
+)
 
 # Kubernetes-style label keys (optionally `prefix/name`) and values.
 _LABEL_KEY = re.compile(
@@ -23,16 +38,6 @@ _LABEL_KEY = re.compile(
 )
 _LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$")
 MAX_LABEL_PART = 63
-
-
-def agent_environment(environ: Mapping[str, str] | None = None) -> dict[str, str]:
-    """`XENE_AGENT_X` variables renamed to `XENE_X`, the form `load_settings` reads."""
-    source = os.environ if environ is None else environ
-    return {
-        "XENE_" + key[len(AGENT_ENV_PREFIX) :]: value
-        for key, value in source.items()
-        if key.startswith(AGENT_ENV_PREFIX)
-    }
 
 
 def label_problem(key: str, value: str) -> str | None:
@@ -83,8 +88,10 @@ def _default_name() -> str:
     return cleaned or "agent"
 
 
-class AgentSettings(BaseModel):
+class AgentSettings(XeneSettings):
     """Flags, `XENE_AGENT_*` variables and the config file resolve to this object."""
+
+    environment: ClassVar[EnvironmentScheme] = ENVIRONMENT
 
     server: list[str] = Field(default_factory=lambda: ["127.0.0.1:9090"], min_length=1)
     name: str = Field(default_factory=_default_name)
@@ -132,9 +139,9 @@ class AgentSettings(BaseModel):
                 raise ValueError(f"'{address}' is not HOST:PORT of an apiserver's gRPC port")
         return value
 
-    @field_validator("warm_pool_images", mode="before")
+    @field_validator("warm_pool_images", "executors", mode="before")
     @classmethod
-    def _image_list(cls, value: Any) -> Any:
+    def _comma_separated(cls, value: Any) -> Any:
         if isinstance(value, str):
             return [item.strip() for item in value.split(",") if item.strip()]
         return value

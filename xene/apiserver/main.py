@@ -13,8 +13,8 @@ import click
 from xene import __version__
 from xene.api.errors import Invalid, XeneError
 from xene.apiserver.server import ApiServer
-from xene.apiserver.settings import ApiServerSettings
-from xene.settings import describe_settings, load_settings
+from xene.apiserver.settings import CONFIG_VARIABLE, DEFAULT_CONFIG_FILE, ApiServerSettings
+from xene.settings import config_file_option, load_settings
 
 log = logging.getLogger("xene.apiserver")
 
@@ -42,8 +42,8 @@ async def serve(settings: ApiServerSettings) -> None:
     "--config",
     "config_file",
     type=click.Path(path_type=Path),
-    envvar="XENE_CONFIG",
-    help="YAML file of settings (keys as the flags, with _ or -).",
+    envvar=CONFIG_VARIABLE,
+    help=f"YAML file of settings, keys as the flags with _ or - [{DEFAULT_CONFIG_FILE}].",
 )
 @click.option("--http-address", help="HOST:PORT of the REST API [127.0.0.1:8080].")
 @click.option("--grpc-address", help="HOST:PORT of the agent gRPC service [127.0.0.1:9090].")
@@ -75,26 +75,26 @@ async def serve(settings: ApiServerSettings) -> None:
 @click.version_option(__version__, prog_name="xene-apiserver")
 def main(
     config_file: Path | None,
-    etcd_endpoints: str | None,
     notifier_webhooks: tuple[str, ...],
     **flags: object,
 ) -> None:
-    """Run the Xene API server (REST API, agent service and controllers)."""
+    """Run the Xene API server (REST API, agent service and controllers).
+
+    Every flag can also come from an XENE_APISERVER_<FLAG> variable (XENE_APISERVER_HTTP_ADDRESS,
+    ...); the older XENE_<FLAG> names are read after those.
+    """
     if notifier_webhooks:
         flags["notifiers"] = list(notifier_webhooks)
-    if etcd_endpoints:
-        flags["etcd_endpoints"] = [e.strip() for e in etcd_endpoints.split(",") if e.strip()]
-    if config_file is None:
-        default = Path("~/.xene/apiserver.yaml").expanduser()
-        config_file = default if default.exists() else None
+    config = config_file_option(config_file, DEFAULT_CONFIG_FILE, CONFIG_VARIABLE)
     try:
-        settings = load_settings(ApiServerSettings, flags, config_file)
+        resolved = load_settings(ApiServerSettings, flags, config)
     except Invalid as exc:
         for problem in exc.errors:
             click.echo(f"error: {problem}", err=True)
         sys.exit(1)
+    settings = resolved.settings
     configure_logging(settings.log_level)
-    log.info("xene-apiserver %s starting with:\n%s", __version__, describe_settings(settings))
+    log.info("xene-apiserver %s starting; %s", __version__, resolved.describe())
     try:
         asyncio.run(serve(settings))
     except* XeneError as group:

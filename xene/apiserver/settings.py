@@ -5,10 +5,38 @@ from __future__ import annotations
 import os
 import socket
 from pathlib import Path
+from typing import Any, ClassVar
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator
 
 from xene.apiserver.services.notifiers import NotifierSettings
+from xene.settings import EnvironmentScheme, XeneSettings
+
+CONFIG_VARIABLE = "XENE_APISERVER_CONFIG"
+DEFAULT_CONFIG_FILE = Path("~/.xene/apiserver.yaml")
+
+ENVIRONMENT = EnvironmentScheme(
+    program="xene-apiserver",
+    prefix="XENE_APISERVER_",
+    # The names of before the prefix (XENE_HTTP_ADDRESS, XENE_AGENT_TOKEN) are documented and
+    # still read; a near miss of one (XENE_HTTP_ADRESS) is refused like an unknown setting.
+    legacy_prefix="XENE_",
+    not_settings=frozenset({CONFIG_VARIABLE}),
+    others=(
+        "XENE_AGENT_",  # xene-agent's settings (the apiserver's XENE_AGENT_TOKEN matches first)
+        "XENE_SERVER",  # xenectl's
+        "XENE_TOKEN",
+        "XENE_REPORTS_DIR",
+        "XENE_QUICKSTART_",  # deploy/quickstart.sh's
+        "XENE_WEBHOOK_SECRET_",  # webhook triggers' secrets, read by name at run time
+    ),
+    retired={
+        "XENE_CONFIG": (
+            "no longer read: it named both xenectl's and the apiserver's config file; use "
+            f"{CONFIG_VARIABLE} (or --config) for xene-apiserver and XENECTL_CONFIG for xenectl"
+        ),
+    },
+)
 
 
 def split_address(address: str, default_port: int) -> tuple[str, int]:
@@ -22,8 +50,11 @@ def split_address(address: str, default_port: int) -> tuple[str, int]:
     return host, int(port)
 
 
-class ApiServerSettings(BaseModel):
-    """Flags, `XENE_*` variables and the config file resolve to this object."""
+class ApiServerSettings(XeneSettings):
+    """Flags, `XENE_APISERVER_*` variables and the config file resolve to this object."""
+
+    environment: ClassVar[EnvironmentScheme] = ENVIRONMENT
+    flag_names: ClassVar[dict[str, str]] = {"notifiers": "--notifier-webhook"}
 
     http_address: str = "127.0.0.1:8080"
     grpc_address: str = "127.0.0.1:9090"
@@ -46,6 +77,13 @@ class ApiServerSettings(BaseModel):
     notifiers: list[NotifierSettings] = Field(default_factory=list)
     identity: str = Field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
     log_level: str = "info"
+
+    @field_validator("etcd_endpoints", "notifiers", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
 
     @field_validator("data_dir", "log_dir")
     @classmethod

@@ -1,4 +1,8 @@
-"""Where xenectl finds the API server: flags, `XENE_*` variables, the config file, defaults."""
+"""Where xenectl finds the API server: flags, `XENE_SERVER`/`XENE_TOKEN`, the config file, defaults.
+
+The config file is `$XENECTL_CONFIG`, else `~/.xene/config`; its variable is xenectl's own so that
+it never names the servers' files (they read XENE_APISERVER_CONFIG and XENE_AGENT_CONFIG).
+"""
 
 from __future__ import annotations
 
@@ -6,18 +10,31 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 import yaml
-from pydantic import BaseModel, SecretStr, field_validator
+from pydantic import SecretStr, field_validator
 
 from xene.api.errors import FieldError, Invalid
-from xene.settings import ENV_PREFIX, load_settings
+from xene.settings import ConfigFile, EnvironmentScheme, XeneSettings, load_settings
 
 DEFAULT_SERVER = "http://127.0.0.1:8080"
 DEFAULT_CONFIG_PATH = Path("~/.xene/config")
-CONFIG_ENV = "XENE_CONFIG"
+CONFIG_ENV = "XENECTL_CONFIG"
+
+ENVIRONMENT = EnvironmentScheme(
+    program="xenectl",
+    prefix="XENE_",
+    # XENE_ is shared with the servers' older names and the variables of running tasks.
+    strict=False,
+    retired={
+        "XENE_CONFIG": (
+            "no longer read: it named both xenectl's and the apiserver's config file; use "
+            f"{CONFIG_ENV} for xenectl's (and XENE_APISERVER_CONFIG for xene-apiserver's)"
+        ),
+    },
+)
 
 
 def normalize_server(value: str) -> str:
@@ -41,8 +58,10 @@ def normalize_server(value: str) -> str:
     return text.rstrip("/")
 
 
-class CtlSettings(BaseModel):
+class CtlSettings(XeneSettings):
     """Everything xenectl needs to reach the API server."""
+
+    environment: ClassVar[EnvironmentScheme] = ENVIRONMENT
 
     server: str = DEFAULT_SERVER
     token: SecretStr = SecretStr("")
@@ -59,37 +78,20 @@ class CtlSettings(BaseModel):
 
 
 def config_path(environ: Mapping[str, str] | None = None) -> Path:
-    """The config file: `$XENE_CONFIG`, else `~/.xene/config`."""
+    """The config file: `$XENECTL_CONFIG`, else `~/.xene/config`."""
     env = os.environ if environ is None else environ
     override = env.get(CONFIG_ENV)
     return Path(override).expanduser() if override else DEFAULT_CONFIG_PATH.expanduser()
 
 
-def load_ctl_settings(
-    server: str | None = None,
-    token: str | None = None,
-    environ: Mapping[str, str] | None = None,
-) -> CtlSettings:
+def _config_file() -> ConfigFile:
+    # A file named by XENECTL_CONFIG may be missing: `xenectl config set-server` creates it.
+    return ConfigFile(config_path())
+
+
+def load_ctl_settings(server: str | None = None, token: str | None = None) -> CtlSettings:
     """Flags win over `XENE_SERVER`/`XENE_TOKEN`, which win over the config file, over defaults."""
-    path = config_path(environ)
-    read_config_file(path)  # fails with a message naming the file when it is not a mapping
-    try:
-        return load_settings(
-            CtlSettings, {"server": server, "token": token}, config_file=path, environ=environ
-        )
-    except Invalid as exc:
-        # load_settings names flags; here a value may as well come from the env or the file.
-        problems = []
-        for error in exc.errors:
-            name = error.path.lstrip("-")
-            env_name = ENV_PREFIX + name.upper()
-            problems.append(
-                FieldError(
-                    f"{name} (set by --{name}, {env_name} or {path})",
-                    error.message.removeprefix("Value error, "),
-                )
-            )
-        raise Invalid(problems) from exc
+    return load_settings(CtlSettings, {"server": server, "token": token}, _config_file()).settings
 
 
 def read_config_file(path: Path) -> dict[str, Any]:
@@ -134,32 +136,19 @@ class SettingSource:
     origin: str
 
 
-def explain_settings(
-    settings: CtlSettings,
-    flags: Mapping[str, str | None],
-    environ: Mapping[str, str] | None = None,
-) -> list[SettingSource]:
+def explain_settings(flags: Mapping[str, str | None]) -> list[SettingSource]:
     """Each connection setting with its (masked) value and where it was set."""
-    env = os.environ if environ is None else environ
-    path = config_path(env)
-    file_values = read_config_file(path)
-    explained = []
-    for name in ("server", "token"):
-        env_name = ENV_PREFIX + name.upper()
-        if flags.get(name):
-            origin = f"--{name} flag"
-        elif env.get(env_name):
-            origin = env_name
-        elif file_values.get(name) not in (None, ""):
-            origin = str(path)
-        else:
-            origin = "default"
-        if name == "token":
-            value = mask_token(settings.token_value)
-        else:
-            value = settings.server
-        explained.append(SettingSource(name, value, origin))
-    return explained
+    resolved = load_settings(CtlSettings, flags, _config_file())
+    settings = resolved.settings
+
+    def origin(name: str) -> str:
+        found = resolved.origins.get(name, "default")
+        return f"{found} flag" if found.startswith("--") else found
+
+    return [
+        SettingSource("server", settings.server, origin("server")),
+        SettingSource("token", mask_token(settings.token_value), origin("token")),
+    ]
 
 
 def mask_token(token: str | None) -> str:

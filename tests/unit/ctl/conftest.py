@@ -18,10 +18,11 @@ RunXenectl = Callable[..., Result]
 @pytest.fixture(autouse=True)
 def isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     """No server, token, colour or config of the machine running the tests leaks in."""
-    for name in ("XENE_SERVER", "XENE_TOKEN", "FORCE_COLOR", "NO_COLOR", "TTY_COMPATIBLE"):
+    for name in ("XENE_SERVER", "XENE_TOKEN", "XENE_CONFIG", "FORCE_COLOR", "NO_COLOR"):
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("TTY_COMPATIBLE", raising=False)
     config = tmp_path / "home" / ".xene" / "config"
-    monkeypatch.setenv("XENE_CONFIG", str(config))
+    monkeypatch.setenv("XENECTL_CONFIG", str(config))
     return config
 
 

@@ -40,13 +40,28 @@ def test_flag_beats_environment_beats_config_file(
     assert flagged.token_value == "flag-token"
 
 
-def test_config_path_can_be_moved_with_xene_config(
+def test_config_path_can_be_moved_with_xenectl_config(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     elsewhere = tmp_path / "elsewhere.yaml"
     write_config(elsewhere, server="10.1.2.3:9000")
-    monkeypatch.setenv("XENE_CONFIG", str(elsewhere))
+    monkeypatch.setenv("XENECTL_CONFIG", str(elsewhere))
     assert load_ctl_settings().server == "http://10.1.2.3:9000"
+
+
+def test_xene_config_is_refused_with_the_new_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # XENE_CONFIG named the apiserver's file too; reading neither silently would mislead.
+    monkeypatch.setenv("XENE_CONFIG", str(tmp_path / "config"))
+    with pytest.raises(Invalid, match=r"^XENE_CONFIG: no longer read.*use XENECTL_CONFIG"):
+        load_ctl_settings()
+
+
+def test_an_unknown_key_in_the_config_file_is_refused(isolated_environment: Path) -> None:
+    write_config(isolated_environment, sever="http://10.0.0.1:8080")
+    with pytest.raises(Invalid, match=r"sever: unknown key; did you mean 'server'\?"):
+        load_ctl_settings()
 
 
 @pytest.mark.parametrize(

@@ -22,7 +22,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from xene import __version__
 from xene.api.errors import FieldError, Invalid
@@ -42,9 +42,12 @@ RecordEvents = Callable[[str, list[dict[str, Any]]], Awaitable[None]]
 class NotifierSettings(BaseModel):
     """One outgoing webhook: where to POST, which events, how long to wait, how to sign.
 
-    Given as a bare URL (flag `--notifier-webhook`, `XENE_NOTIFIERS`) or as a mapping in the
-    config file: `{url, events, timeout_seconds, retries, secret_env | secret_file}`.
+    Given as a bare URL (flag `--notifier-webhook`, `XENE_APISERVER_NOTIFIERS`) or as a mapping
+    in the config file: `{url, events, timeout_seconds, retries, secret_env | secret_file}`.
     """
+
+    # A misspelt key (`secret_evn`) must not leave a webhook silently unsigned.
+    model_config = ConfigDict(extra="forbid")
 
     url: str
     events: list[str] = Field(default_factory=list)  # empty: every event

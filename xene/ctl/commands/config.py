@@ -11,7 +11,7 @@ from xene.ctl.connection import ServerConnection
 
 @click.group()
 def config() -> None:
-    """Show or change where xenectl finds the API server ($XENE_CONFIG or ~/.xene/config)."""
+    """Show or change where xenectl finds the API server ($XENECTL_CONFIG or ~/.xene/config)."""
 
 
 @config.command("view")
@@ -20,7 +20,7 @@ def view(connection: ServerConnection) -> None:
     """Show the settings in effect and where each comes from (the token masked)."""
     flags = {"server": connection.server_flag, "token": connection.token_flag}
     click.echo(f"config file: {config_path()}")
-    for setting in explain_settings(connection.settings, flags):
+    for setting in explain_settings(flags):
         click.echo(f"{setting.name}: {setting.value}  (from {setting.origin})")
 
 
