@@ -107,19 +107,20 @@ def test_the_default_config_file_is_checked_too(tmp_path: Path) -> None:
     assert "agent.yaml: lables: unknown key; did you mean 'labels'?" in result.stderr
 
 
-def test_the_apiserver_logs_its_config_file_and_where_each_setting_came_from(
+def test_the_apiserver_logs_its_settings_and_answers_readyz_with_its_identity(
     etcd_server, tmp_path: Path
 ) -> None:
     server = make_apiserver(tmp_path, etcd_server.endpoint)
     config = tmp_path / "apiserver.yaml"
     config.write_text("run_history_limit: 7\nagent-token: from-the-file\n")
-    server.args += ["--config", str(config)]
+    server.args += ["--config", str(config), "--identity", "settings-e2e"]
     server.env["XENE_APISERVER_MAX_BODY_BYTES"] = "4096"
     server.env["XENE_APISERVER_API_TOKEN"] = "api-secret"
     server.start()
     try:
         response = httpx.get(server.url + "/readyz", timeout=5)
         assert response.status_code == 200
+        assert response.json() == {"status": "ok", "identity": "settings-e2e"}
         big = httpx.post(
             server.url + "/api/v1/apply",
             content=b"x" * 5000,

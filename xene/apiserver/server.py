@@ -118,6 +118,7 @@ class ApiServer:
                 HealthService(store),
                 api_token=settings.api_token.get_secret_value(),
                 max_body_bytes=settings.max_body_bytes,
+                identity=settings.identity,
             )
             # Run routes reach these through the app state.
             app.state.runs = self.runs

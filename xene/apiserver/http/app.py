@@ -21,6 +21,7 @@ def create_app(
     *,
     api_token: str = "",
     max_body_bytes: int = 1 << 20,
+    identity: str = "",
 ) -> FastAPI:
     """Assemble the REST API around its services."""
     app = FastAPI(title="Xene API", version=__version__)
@@ -33,7 +34,9 @@ def create_app(
     @app.get("/readyz", tags=["health"])
     async def readyz() -> JSONResponse:
         await health.check_ready()
-        return JSONResponse({"status": "ok"})
+        # The replica's identity lets a script that started a server tell it from another
+        # one already answering on the same port.
+        return JSONResponse({"status": "ok", "identity": identity})
 
     @app.get("/version", tags=["health"])
     async def version() -> dict[str, str]:
