@@ -19,12 +19,14 @@ class AgentPhase(StrEnum):
 
 
 class AgentSpec(StrictModel):
-    """What the agent declared when it registered."""
+    """What the agent declared when it registered, and whether new pipelines may go to it."""
 
     capacity: int = Field(default=1, ge=1)
     version: str | None = None
     hostname: str | None = None
     executors: list[str] = Field(default_factory=lambda: ["docker", "process"])
+    # Set by `xenectl cordon` (Kubernetes' Node.spec.unschedulable); kept across registrations.
+    unschedulable: bool = False
 
 
 class AgentStatus(StrictModel):

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from xene.api.meta import ObjectMeta, OwnerReference
 from xene.api.pipeline import Pipeline, PipelineObjectSpec, pipeline_object_name
-from xene.api.trigger import Trigger, TriggerObjectSpec, trigger_object_name
-from xene.api.workflow import Workflow
+from xene.api.trigger import SuspendOverride, Trigger, TriggerObjectSpec, trigger_object_name
+from xene.api.workflow import TriggerSpec, Workflow
 
 WORKFLOW_LABEL = "xene.dev/workflow"
 PIPELINE_LABEL = "xene.dev/pipeline"
@@ -31,8 +33,35 @@ def _metadata(
     )
 
 
-def derive_pipelines(workflow: Workflow) -> list[Pipeline]:
-    """One Pipeline object per pipeline entry, carrying the full specs of the triggers it names."""
+def effective_suspension(
+    workflow: Workflow, overrides: Mapping[str, SuspendOverride]
+) -> dict[str, bool]:
+    """`suspend` of each trigger entry whose override by hand still holds (by entry name).
+
+    An override holds while the workflow says what it said when the override was made: a
+    re-apply keeps a `xenectl suspend`, a workflow that changes `suspend` itself wins.
+    """
+    entries = {trigger.name: trigger for trigger in workflow.spec.triggers}
+    return {
+        name: override.suspend
+        for name, override in overrides.items()
+        if name in entries and override.applies_to(entries[name].suspend)
+    }
+
+
+def _with_suspension(trigger: TriggerSpec, suspended: Mapping[str, bool]) -> TriggerSpec:
+    copy = trigger.model_copy(deep=True)
+    if trigger.name in suspended:
+        copy.suspend = suspended[trigger.name]
+    return copy
+
+
+def derive_pipelines(
+    workflow: Workflow, suspended: Mapping[str, bool] | None = None
+) -> list[Pipeline]:
+    """One Pipeline object per pipeline entry, carrying the full specs of the triggers it names
+    (with `suspended`: the suspend state set by hand, by trigger entry name)."""
+    suspended = suspended or {}
     triggers = {trigger.name: trigger for trigger in workflow.spec.triggers}
     pipelines = []
     for name, entry in workflow.spec.pipelines.items():
@@ -40,7 +69,7 @@ def derive_pipelines(workflow: Workflow) -> list[Pipeline]:
             workflow=workflow.metadata.name,
             pipeline=name,
             triggers=[
-                triggers[trigger].model_copy(deep=True)
+                _with_suspension(triggers[trigger], suspended)
                 for trigger in entry.triggers
                 if trigger in triggers
             ],
@@ -63,10 +92,15 @@ def derive_pipelines(workflow: Workflow) -> list[Pipeline]:
     return pipelines
 
 
-def derive_triggers(workflow: Workflow) -> list[Trigger]:
-    """One Trigger object per trigger entry, naming the Pipeline objects it starts."""
+def derive_triggers(
+    workflow: Workflow, suspended: Mapping[str, bool] | None = None
+) -> list[Trigger]:
+    """One Trigger object per trigger entry, naming the Pipeline objects it starts (with
+    `suspended`: the suspend state set by hand, by trigger entry name)."""
+    suspended = suspended or {}
     derived = []
-    for trigger in workflow.spec.triggers:
+    for written in workflow.spec.triggers:
+        trigger = _with_suspension(written, suspended)
         users = [
             pipeline_object_name(workflow.metadata.name, name)
             for name, entry in workflow.spec.pipelines.items()

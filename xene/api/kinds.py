@@ -1,9 +1,9 @@
-"""The registry of kinds: plural names, aliases and model classes."""
+"""The registry of kinds: plural names to model classes (the names themselves: kind_names.py)."""
 
 from __future__ import annotations
 
 from xene.api.agent import Agent
-from xene.api.errors import NotFound
+from xene.api.kind_names import plural_of_kind, resolve_plural
 from xene.api.meta import Resource
 from xene.api.pipeline import Pipeline
 from xene.api.run import PipelineRun
@@ -14,37 +14,12 @@ KINDS: dict[str, type[Resource]] = {
     cls.plural: cls for cls in (Workflow, Pipeline, Trigger, Agent, PipelineRun)
 }
 
-_ALIASES: dict[str, str] = {
-    "workflow": "workflows",
-    "wf": "workflows",
-    "pipeline": "pipelines",
-    "pl": "pipelines",
-    "trigger": "triggers",
-    "tr": "triggers",
-    "agent": "agents",
-    "ag": "agents",
-    "pipelinerun": "pipelineruns",
-    "run": "pipelineruns",
-    "runs": "pipelineruns",
-    "pr": "pipelineruns",
-}
-
-USER_WRITABLE = {"workflows"}
-
 
 def resolve_kind(name: str) -> type[Resource]:
     """The model class for a kind given as plural, singular, Kind or short alias."""
-    key = name.strip().lower()
-    plural = key if key in KINDS else _ALIASES.get(key)
-    if plural is None:
-        known = ", ".join(sorted(KINDS))
-        raise NotFound(f"unknown kind '{name}': known kinds are {known}")
-    return KINDS[plural]
+    return KINDS[resolve_plural(name)]
 
 
 def kind_by_name(kind: str) -> type[Resource]:
     """The model class for a `kind:` value such as `Workflow`."""
-    for cls in KINDS.values():
-        if cls.kind_name == kind:
-            return cls
-    raise NotFound(f"unknown kind '{kind}'")
+    return KINDS[plural_of_kind(kind)]

@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-API_VERSION = "xene.dev/v1"
+from xene.api.kind_names import API_VERSION
 
 # DNS-1123 label: what Kubernetes accepts as a name segment.
 DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")

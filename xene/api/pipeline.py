@@ -35,6 +35,16 @@ def pipeline_object_name(workflow: str, pipeline: str) -> str:
     return f"{workflow}.{pipeline}"
 
 
+def unschedulable_reason(
+    name: str, phase: str | None, reason: str | None, message: str | None
+) -> str | None:
+    """Why runs of pipeline `name` cannot start now: the scheduler found no agent for it (it is
+    NotScheduled with a reason); None while it is placed or not yet decided."""
+    if phase != SchedulePhase.NOT_SCHEDULED or not reason:
+        return None
+    return f"pipeline {name} is NotScheduled ({reason}): {message or 'no agent can take it'}"
+
+
 class PipelineObjectSpec(StrictModel):
     """The pipeline as the agent needs it: tasks, resolved triggers, executor, selector."""
 

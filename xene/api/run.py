@@ -88,6 +88,8 @@ class RunTrigger(StrictModel):
     user: str | None = None
     # A webhook's JSON body as delivered (bounded): steps find it in the workspace as a file.
     payload: str | None = None
+    # The run this one repeats (`xenectl rerun`): same trigger, parameters and payload.
+    rerunOf: str | None = None
 
 
 class RunAttempt(StrictModel):

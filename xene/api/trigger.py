@@ -23,13 +23,27 @@ class TriggerObjectSpec(TriggerSpec):
     pipelines: list[str] = Field(default_factory=list)
 
 
+class SuspendOverride(StrictModel):
+    """A suspend or resume by hand (`xenectl suspend|resume`), and the workflow's own `suspend`
+    when it was made: it holds until the workflow itself changes `suspend`."""
+
+    suspend: bool
+    workflowSuspend: bool
+    setAt: datetime | None = None
+
+    def applies_to(self, workflow_suspend: bool) -> bool:
+        """True while the workflow still says what it said when the override was made."""
+        return self.workflowSuspend == workflow_suspend
+
+
 class TriggerStatus(StrictModel):
-    """When the trigger last fired and will fire next."""
+    """When the trigger last fired and will fire next, and a suspend set by hand."""
 
     lastFireTime: datetime | None = None
     nextFireTime: datetime | None = None
     lastRun: str | None = None
     missedTicks: int = 0
+    suspendOverride: SuspendOverride | None = None
 
 
 class Trigger(Resource):

@@ -22,6 +22,7 @@ from xene.apiserver.controllers.workflows import WorkflowController
 from xene.apiserver.grpc.agents import AgentServicer
 from xene.apiserver.grpc.server import create_agent_server
 from xene.apiserver.http.app import create_app
+from xene.apiserver.services.agent_admin import AgentAdmin
 from xene.apiserver.services.agents import AgentService, load_agent_tokens
 from xene.apiserver.services.cluster_view import ClusterView
 from xene.apiserver.services.health import HealthService
@@ -30,6 +31,7 @@ from xene.apiserver.services.notifiers import NotifierHub
 from xene.apiserver.services.objects import ObjectService
 from xene.apiserver.services.run_reports import RunEventPublisher, RunReportService
 from xene.apiserver.services.runs import RunService
+from xene.apiserver.services.triggers import TriggerService
 from xene.apiserver.settings import ApiServerSettings, split_address
 from xene.store.embedded import EmbeddedEtcd
 from xene.store.etcd import EtcdClient
@@ -116,6 +118,8 @@ class ApiServer:
             app = create_app(
                 objects,
                 HealthService(store),
+                triggers=TriggerService(store),
+                agents=AgentAdmin(store),
                 api_token=settings.api_token.get_secret_value(),
                 max_body_bytes=settings.max_body_bytes,
                 identity=settings.identity,

@@ -10,10 +10,11 @@ from xene.api.derivation import (
     WORKFLOW_LABEL,
     derive_pipelines,
     derive_triggers,
+    effective_suspension,
 )
 from xene.api.meta import OwnerReference
 from xene.api.pipeline import Pipeline
-from xene.api.trigger import Trigger
+from xene.api.trigger import SuspendOverride, Trigger
 from xene.api.validation import validate_workflow
 from xene.api.workflow import Workflow
 
@@ -103,3 +104,29 @@ def test_an_unused_trigger_still_gets_an_object_with_no_pipelines() -> None:
     triggers = derive_triggers(validate_workflow(document))
     assert triggers[-1].metadata.name == "hello.nightly"
     assert triggers[-1].spec.pipelines == []
+
+
+def test_a_suspend_by_hand_reaches_both_derived_kinds_until_the_workflow_changes_suspend() -> None:
+    workflow = _workflow()
+    by_hand = {"every-5-min": SuspendOverride(suspend=True, workflowSuspend=False)}
+    suspended = effective_suspension(workflow, by_hand)
+    assert suspended == {"every-5-min": True}
+    [build, _] = derive_pipelines(workflow, suspended)
+    assert {t.name: t.suspend for t in build.spec.triggers} == {
+        "every-5-min": True,
+        "on-push": False,
+    }
+    cron, webhook = derive_triggers(workflow, suspended)
+    assert (cron.spec.suspend, webhook.spec.suspend) == (True, False)
+    # The workflow itself now says suspend: true; a later `false` there must win too.
+    workflow.spec.triggers[0].suspend = True
+    assert effective_suspension(workflow, by_hand) == {}
+    # An override of a trigger the workflow no longer has is ignored.
+    assert (
+        effective_suspension(
+            workflow, {"gone": SuspendOverride(suspend=True, workflowSuspend=False)}
+        )
+        == {}
+    )
+    # Without overrides nothing changes: derivation is what the workflow says.
+    assert derive_pipelines(workflow, {}) == derive_pipelines(workflow)

@@ -87,8 +87,8 @@ class SchedulingTriggers:
                 change.kind == "agent"
                 and change.before is not None
                 and change.after is not None
-                and (change.before.labels, change.before.capacity)
-                == (change.after.labels, change.after.capacity)
+                and (change.before.labels, change.before.capacity, change.before.unschedulable)
+                == (change.after.labels, change.after.capacity, change.after.unschedulable)
             ):
                 return  # a status write (heartbeat, pipeline count): placement is unaffected
             # An agent appeared, changed, died or came back: its pipelines may have to move,
@@ -196,4 +196,6 @@ class SchedulerController:
             return f"agent {previous} is not Ready"
         if not selector_matches(entry.selector, candidate.labels):
             return f"agent {previous} no longer matches agentSelector"
+        if not candidate.schedulable:
+            return f"agent {previous} is cordoned and over its capacity of {candidate.capacity}"
         return f"agent {previous} is over its capacity of {candidate.capacity}"

@@ -7,7 +7,12 @@ import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from xene.api.derivation import WORKFLOW_LABEL, derive_pipelines, derive_triggers
+from xene.api.derivation import (
+    WORKFLOW_LABEL,
+    derive_pipelines,
+    derive_triggers,
+    effective_suspension,
+)
 from xene.api.errors import AlreadyExists, Gone, NotFound, Unavailable
 from xene.api.meta import Resource
 from xene.api.pipeline import Pipeline
@@ -152,19 +157,61 @@ class WorkflowController:
             workflow: Workflow | None = await self.store.get(Workflow, key)
         except NotFound:
             workflow = None
-        pipelines = derive_pipelines(workflow) if workflow else []
-        triggers = derive_triggers(workflow) if workflow else []
+        stored_triggers = await self._derived(Trigger, key)
+        # A suspend or resume by hand lives in the Trigger's status (the workflow is the user's
+        # file); it goes into both derived kinds, so the agent running the cron sees it.
+        overrides = {
+            trigger.spec.name: trigger.status.suspendOverride
+            for trigger in stored_triggers
+            if trigger.status.suspendOverride is not None
+        }
+        suspended = effective_suspension(workflow, overrides) if workflow else {}
+        pipelines = derive_pipelines(workflow, suspended) if workflow else []
+        triggers = derive_triggers(workflow, suspended) if workflow else []
         await self._converge(Pipeline, key, pipelines)
-        await self._converge(Trigger, key, triggers)
+        await self._converge(Trigger, key, triggers, stored_triggers)
         if workflow is not None:
+            stale = [t for t in stored_triggers if t.spec.name in overrides.keys() - suspended]
+            await self._drop_overrides(stale)
             await self._record_status(workflow, pipelines, triggers)
 
-    async def _converge(self, kind: type[DerivedT], workflow: str, desired: list[DerivedT]) -> None:
+    async def _derived(self, kind: type[DerivedT], workflow: str) -> list[DerivedT]:
         # Derived names are `{workflow}.{entry}`: the name prefix keeps this read to the
         # workflow's own objects instead of every object of the kind.
         existing, _ = await self.store.list(
             kind, label_selector={WORKFLOW_LABEL: workflow}, name_prefix=f"{workflow}."
         )
+        return list(existing)
+
+    async def _drop_overrides(self, triggers: list[Trigger]) -> None:
+        """Forget overrides the workflow has overruled by changing `suspend` itself."""
+        for trigger in triggers:
+            stale = trigger.status.suspendOverride
+
+            def drop(current: Trigger, stale: object = stale) -> Trigger | None:
+                if current.status.suspendOverride != stale:
+                    return None  # set anew meanwhile: the next reconcile judges it
+                current.status.suspendOverride = None
+                return current
+
+            try:
+                await self.store.mutate(Trigger, trigger.metadata.name, drop)
+                log.info(
+                    "trigger %s: its workflow changed suspend; the override is dropped",
+                    trigger.metadata.name,
+                )
+            except NotFound:
+                continue
+
+    async def _converge(
+        self,
+        kind: type[DerivedT],
+        workflow: str,
+        desired: list[DerivedT],
+        existing: list[DerivedT] | None = None,
+    ) -> None:
+        if existing is None:
+            existing = await self._derived(kind, workflow)
         current_by_name = {obj.metadata.name: obj for obj in existing}
         desired_names = {obj.metadata.name for obj in desired}
         for obj in desired:

@@ -6,19 +6,25 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from xene import __version__
+from xene.apiserver.http.agents import build_agent_router
 from xene.apiserver.http.auth import check_bearer
 from xene.apiserver.http.errors import install_error_handlers
 from xene.apiserver.http.objects import build_router
 from xene.apiserver.http.runs import build_run_router
+from xene.apiserver.http.triggers import build_trigger_router
 from xene.apiserver.http.webhooks import build_webhook_router
+from xene.apiserver.services.agent_admin import AgentAdmin
 from xene.apiserver.services.health import HealthService
 from xene.apiserver.services.objects import ObjectService
+from xene.apiserver.services.triggers import TriggerService
 
 
 def create_app(
     objects: ObjectService,
     health: HealthService,
     *,
+    triggers: TriggerService,
+    agents: AgentAdmin,
     api_token: str = "",
     max_body_bytes: int = 1 << 20,
     identity: str = "",
@@ -45,10 +51,15 @@ def create_app(
     async def authenticate(request: Request) -> None:
         check_bearer(request, api_token)
 
-    # Run routes first: their GET /pipelineruns (phase filter) shadows the generic list route.
+    # Run, trigger and agent routes first: their GET /pipelineruns (phase filter) and
+    # DELETE /pipelineruns|agents/{name} shadow the generic routes.
     app.include_router(
         build_run_router(objects, max_body_bytes), dependencies=[Depends(authenticate)]
     )
+    app.include_router(
+        build_trigger_router(objects, triggers), dependencies=[Depends(authenticate)]
+    )
+    app.include_router(build_agent_router(agents), dependencies=[Depends(authenticate)])
     app.include_router(build_router(objects, max_body_bytes), dependencies=[Depends(authenticate)])
     # Signed by the sender (HMAC), not by the API token.
     app.include_router(build_webhook_router(max_body_bytes))

@@ -10,29 +10,27 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from xene import __version__
-from xene.api.errors import BadRequest, Gone, Unavailable
+from xene.api.errors import BadRequest, Gone, Invalid, Unavailable
 from xene.api.kinds import resolve_kind
 from xene.api.meta import API_VERSION, Resource
+from xene.api.selectors import LabelSelector, parse_selector
 from xene.apiserver.http.body import read_document
 from xene.apiserver.http.errors import error_body
 from xene.apiserver.services.objects import ObjectService
 
 
-def parse_label_selector(text: str | None) -> dict[str, str] | None:
-    """`k=v,k2=v2` as a dict; 400 on anything else."""
+def parse_label_selector(text: str | None) -> LabelSelector | None:
+    """The `labelSelector` query parameter (Kubernetes grammar); 400 naming what is wrong."""
     if not text:
         return None
-    selector: dict[str, str] = {}
-    for part in text.split(","):
-        key, sep, value = part.partition("=")
-        if not sep or not key.strip():
-            raise BadRequest(f"labelSelector '{text}' is not of the form key=value[,key=value]")
-        selector[key.strip()] = value.strip()
-    return selector
+    try:
+        return parse_selector(text)
+    except Invalid as exc:
+        raise BadRequest(exc.message) from None
 
 
-def _matches(obj: Resource, selector: dict[str, str] | None) -> bool:
-    return not selector or all(obj.metadata.labels.get(k) == v for k, v in selector.items())
+def _matches(obj: Resource, selector: LabelSelector | None) -> bool:
+    return selector is None or selector.matches(obj.metadata.labels)
 
 
 def _list_body(kind: type[Resource], items: list[Resource], revision: int) -> dict[str, Any]:
@@ -51,7 +49,7 @@ def _event_line(event_type: str, obj: dict[str, Any]) -> bytes:
 async def _watch_stream(
     service: ObjectService,
     kind: type[Resource],
-    selector: dict[str, str] | None,
+    selector: LabelSelector | None,
     resource_version: int | None,
 ) -> AsyncIterator[bytes]:
     try:

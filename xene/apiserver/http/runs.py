@@ -9,7 +9,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
@@ -101,68 +104,123 @@ def parse_phase(text: str | None) -> RunPhase | None:
     raise Invalid([FieldError("phase", f"'{text}' is not one of {', '.join(PHASES)}")])
 
 
-def log_line(record: LogRecord, raw: bool) -> str:
-    """One line of the logs endpoint: `[task/step] text`, or the text alone for one step."""
-    return record.line + "\n" if raw else f"[{record.task}/{record.step}] {record.line}\n"
+def log_line(record: LogRecord, raw: bool, timestamps: bool = False) -> str:
+    """One line of the logs endpoint: `[task/step] text`, or the text alone for one step;
+    with `timestamps`, led by the time the line was written (RFC 3339, as kubectl shows it)."""
+    text = record.line + "\n" if raw else f"[{record.task}/{record.step}] {record.line}\n"
+    if timestamps:
+        moment = datetime.fromtimestamp(record.time, UTC)
+        text = moment.strftime("%Y-%m-%dT%H:%M:%S.%f") + "Z " + text
+    return text
 
 
-class _LogFollower:
-    """Streams a run's lines as they arrive and ends once the run is finished and all are out.
+@dataclass(frozen=True)
+class LogQuery:
+    """What a logs request asks for: which lines, how many of the last, since when, how shown."""
 
-    Lines already sent are counted per attempt, so the final read after the run finished sends
-    exactly what the follow had not delivered yet.
+    task: str | None = None
+    step: str | None = None
+    attempt: int | None = None
+    tail_lines: int | None = None
+    since_seconds: int | None = None
+    timestamps: bool = False
+
+    @property
+    def filters(self) -> dict[str, Any]:
+        """The log store's own filters."""
+        return {"task": self.task, "step": self.step, "attempt": self.attempt}
+
+    @property
+    def raw(self) -> bool:
+        """One step's lines are sent without the `[task/step]` prefix."""
+        return self.task is not None and self.step is not None
+
+
+class LogFollower:
+    """Formats a run's lines; with `lines()`, streams them as they arrive and ends once the run
+    is finished and all are out, or once the run cannot start (its pipeline is NotScheduled).
+
+    Lines are counted per attempt as they are consumed (sent, or left out by `since`/`tail`),
+    so the final read after the run finished sends exactly what the follow had not yet.
     """
 
-    def __init__(
-        self,
-        runs: RunService,
-        logs: LogStore,
-        run: str,
-        *,
-        task: str | None,
-        step: str | None,
-        attempt: int | None,
-    ) -> None:
+    def __init__(self, runs: RunService, logs: LogStore, run: str, query: LogQuery) -> None:
         self.runs = runs
         self.logs = logs
         self.run = run
-        self.filters: dict[str, Any] = {"task": task, "step": step, "attempt": attempt}
-        self.raw = task is not None and step is not None
-        self.sent: dict[int, int] = {}
+        self.query = query
+        self.since = time.time() - query.since_seconds if query.since_seconds is not None else None
+        self.skip = 0
+        self.consumed: dict[int, int] = {}
         self.last_attempt: int | None = None
 
-    def format(self, record: LogRecord) -> str:
-        """The text for one record (after a separator when a new attempt begins)."""
-        self.sent[record.attempt] = self.sent.get(record.attempt, 0) + 1
+    def consume(self, record: LogRecord) -> str:
+        """The text for one record ('' when left out), after a separator when a new attempt
+        begins."""
+        self.consumed[record.attempt] = self.consumed.get(record.attempt, 0) + 1
+        if self.skip > 0:
+            self.skip -= 1
+            return ""
+        if self.since is not None and record.time < self.since:
+            return ""
         text = ""
         if self.last_attempt is not None and record.attempt != self.last_attempt:
             text = f"--- attempt {record.attempt} ---\n"
         self.last_attempt = record.attempt
-        return text + log_line(record, self.raw)
+        return text + log_line(record, self.query.raw, self.query.timestamps)
 
-    async def _finished(self) -> bool:
+    async def stored(self) -> str:
+        """Every stored line as text, honouring `tail` and `since`."""
+        records = await self.logs.read(self.run, **self.query.filters)
+        self._skip_to_tail(records)
+        return "".join(self.consume(record) for record in records)
+
+    def _skip_to_tail(self, records: list[LogRecord]) -> None:
+        """Leave out every stored line before the last `tail_lines` ones (of those since
+        `since`, as kubectl counts them)."""
+        tail = self.query.tail_lines
+        if tail is None:
+            return
+        eligible = [
+            position
+            for position, record in enumerate(records)
+            if self.since is None or record.time >= self.since
+        ]
+        if tail == 0:
+            self.skip = len(records)
+        elif len(eligible) > tail:
+            self.skip = eligible[-tail]
+
+    async def _done(self) -> bool:
         try:
-            return (await self.runs.get(self.run)).status.phase.finished
+            run = await self.runs.get(self.run)
         except NotFound:
             return True  # collected meanwhile: nothing more will come
+        if run.status.phase.finished:
+            return True
+        # Waiting on a pipeline no agent can take: end here; the client says why.
+        return await self.runs.why_waiting(run) is not None
 
     async def _rest(self) -> AsyncIterator[str]:
         seen: dict[int, int] = {}
-        for record in await self.logs.read(self.run, **self.filters):
+        for record in await self.logs.read(self.run, **self.query.filters):
             seen[record.attempt] = seen.get(record.attempt, 0) + 1
-            if seen[record.attempt] > self.sent.get(record.attempt, 0):
-                yield self.format(record)
+            if seen[record.attempt] > self.consumed.get(record.attempt, 0):
+                yield self.consume(record)
 
     async def lines(self) -> AsyncIterator[bytes]:
         """The formatted lines, as bytes, until the run is finished and its lines are sent."""
-        if await self._finished():
+        if self.query.tail_lines is not None:
+            self._skip_to_tail(await self.logs.read(self.run, **self.query.filters))
+        if await self._done():
             async for text in self._rest():
-                yield text.encode()
+                if text:
+                    yield text.encode()
             return
         queue: asyncio.Queue[LogRecord] = asyncio.Queue(maxsize=1000)
 
         async def pump() -> None:
-            async for record in self.logs.follow(self.run, **self.filters):
+            async for record in self.logs.follow(self.run, **self.query.filters):
                 await queue.put(record)
 
         pumping = asyncio.create_task(pump())
@@ -172,22 +230,27 @@ class _LogFollower:
             while True:
                 with contextlib.suppress(TimeoutError):
                     record = await asyncio.wait_for(queue.get(), FINISH_POLL_SECONDS)
-                    yield self.format(record).encode()
+                    text = self.consume(record)
+                    if text:
+                        yield text.encode()
                     if loop.time() < next_check:
                         continue
                 if pumping.done():
                     pumping.result()  # the store failed: let the error end the stream
                 next_check = loop.time() + FINISH_POLL_SECONDS
-                if await self._finished():
+                if await self._done():
                     break
         finally:
             pumping.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await pumping
         while not queue.empty():
-            yield self.format(queue.get_nowait()).encode()
+            text = self.consume(queue.get_nowait())
+            if text:
+                yield text.encode()
         async for text in self._rest():
-            yield text.encode()
+            if text:
+                yield text.encode()
 
 
 def build_run_router(objects: ObjectService, max_body_bytes: int) -> APIRouter:
@@ -256,22 +319,36 @@ def build_run_router(objects: ObjectService, max_body_bytes: int) -> APIRouter:
         step: Annotated[str | None, Query()] = None,
         attempt: Annotated[int | None, Query(ge=1)] = None,
         follow: Annotated[bool, Query()] = False,
+        tailLines: Annotated[int | None, Query(ge=0)] = None,
+        sinceSeconds: Annotated[int | None, Query(ge=1)] = None,
+        timestamps: Annotated[bool, Query()] = False,
     ) -> Response:
-        """The run's output as text: `[task/step] line`, or raw lines of one task's step."""
+        """The run's output as text: `[task/step] line`, or raw lines of one task's step;
+        `tailLines`, `sinceSeconds` and `timestamps` as in Kubernetes' pod logs."""
         runs, logs = _runs(request), _logs(request)
         run = await runs.get(name)
         _check_names(run, task, step)
+        query = LogQuery(task, step, attempt, tailLines, sinceSeconds, timestamps)
+        follower = LogFollower(runs, logs, name, query)
         if follow:
-            follower = _LogFollower(runs, logs, name, task=task, step=step, attempt=attempt)
             return StreamingResponse(
                 follower.lines(),
                 media_type="text/plain; charset=utf-8",
                 headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"},
             )
-        records = await logs.read(name, task=task, step=step, attempt=attempt)
-        follower = _LogFollower(runs, logs, name, task=task, step=step, attempt=attempt)
-        text = "".join(follower.format(record) for record in records)
-        return Response(text, media_type="text/plain; charset=utf-8")
+        return Response(await follower.stored(), media_type="text/plain; charset=utf-8")
+
+    @router.post("/pipelineruns/{name}/rerun", status_code=201)
+    async def rerun(name: str, request: Request) -> JSONResponse:
+        """A new run with the parameters and trigger (payload included) of run `name` → 201."""
+        return JSONResponse((await _runs(request).rerun(name)).to_dict(), status_code=201)
+
+    @router.delete("/pipelineruns/{name}")
+    async def delete_run(name: str, request: Request) -> JSONResponse:
+        """Delete a run no agent is running, with its logs and events; 409 while it runs."""
+        deleted = await _runs(request).delete(name)
+        await _logs(request).delete(name)
+        return JSONResponse(deleted.to_dict())
 
     @router.get("/pipelineruns/{name}/events")
     async def run_events(name: str, request: Request) -> JSONResponse:

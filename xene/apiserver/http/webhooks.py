@@ -14,7 +14,8 @@ from xene.apiserver.http.body import read_capped
 from xene.apiserver.services.webhooks import WebhookService
 
 
-def _webhooks(request: Request) -> WebhookService:
+def webhook_service(request: Request) -> WebhookService:
+    """The app's WebhookService (made on first use, once the run service is there)."""
     service = getattr(request.app.state, "webhooks", None)
     if service is None:
         runs = getattr(request.app.state, "runs", None)
@@ -31,7 +32,7 @@ def build_webhook_router(max_body_bytes: int) -> APIRouter:
 
     @router.post("/webhooks/{workflow}/{pipeline}/{trigger}", status_code=202)
     async def deliver(workflow: str, pipeline: str, trigger: str, request: Request) -> JSONResponse:
-        service = _webhooks(request)
+        service = webhook_service(request)
         found = await service.webhook_trigger(workflow, trigger)
         body = await read_capped(request, max_body_bytes)
         delivery = await service.deliver(workflow, pipeline, found, body, request.headers)
@@ -50,3 +51,8 @@ def build_webhook_router(max_body_bytes: int) -> APIRouter:
         )
 
     return router
+
+
+def webhook_path(workflow: str, pipeline: str, trigger: str) -> str:
+    """The path deliveries of `trigger` for `pipeline` of `workflow` go to (the route above)."""
+    return f"/api/v1/webhooks/{workflow}/{pipeline}/{trigger}"

@@ -274,7 +274,8 @@ class AgentService:
 
         def update(agent: Agent) -> Agent:
             agent.metadata.labels = dict(hello.labels)
-            agent.spec = spec.model_copy()
+            # A cordon is the operator's, not the agent's: it outlives reconnects.
+            agent.spec = spec.model_copy(update={"unschedulable": agent.spec.unschedulable})
             status = agent.status
             status.phase = AgentPhase.READY
             status.connectedAt = now

@@ -82,6 +82,7 @@ class AgentEntry:
     labels: Mapping[str, str]
     capacity: int
     revision: int
+    unschedulable: bool = False
 
     @classmethod
     def of(cls, agent: Agent) -> AgentEntry:
@@ -91,6 +92,7 @@ class AgentEntry:
             labels=dict(agent.metadata.labels),
             capacity=agent.spec.capacity,
             revision=int(agent.metadata.resourceVersion or 0),
+            unschedulable=agent.spec.unschedulable,
         )
 
 
@@ -240,6 +242,7 @@ class ClusterView:
             entry.capacity,
             self.assigned_count(name),
             ready=name in self._alive,
+            schedulable=not entry.unschedulable,
         )
 
     def candidates(self) -> list[AgentCandidate]:
@@ -357,7 +360,13 @@ class ClusterView:
         if entry is None:
             self._index.remove_agent(name)
             return
-        self._index.set_agent(name, entry.labels, entry.capacity, name in self._alive)
+        self._index.set_agent(
+            name,
+            entry.labels,
+            entry.capacity,
+            name in self._alive,
+            schedulable=not entry.unschedulable,
+        )
         self._index.set_assigned(name, self.assigned_count(name))
 
     def _set_agent(self, name: str, entry: AgentEntry | None, revision: int) -> None:

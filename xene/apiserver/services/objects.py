@@ -6,8 +6,10 @@ from collections.abc import AsyncIterator
 from typing import Any, Literal
 
 from xene.api.errors import AlreadyExists, Conflict, FieldError, Invalid, NotFound
-from xene.api.kinds import USER_WRITABLE
+from xene.api.kind_names import USER_WRITABLE
+from xene.api.kinds import kind_by_name
 from xene.api.meta import Resource
+from xene.api.selectors import LabelSelector
 from xene.api.validation import validate_object
 from xene.api.workflow import Workflow
 from xene.store.objects import ObjectStore, WatchEvent
@@ -42,10 +44,12 @@ class ObjectService:
         return await self.store.get(kind, name)
 
     async def list(
-        self, kind: type[Resource], label_selector: dict[str, str] | None = None
+        self, kind: type[Resource], label_selector: LabelSelector | None = None
     ) -> tuple[list[Resource], int]:
         """All objects of a kind (optionally by labels) and the revision they were read at."""
-        items, revision = await self.store.list(kind, label_selector=label_selector)
+        items, revision = await self.store.list(kind)
+        if label_selector:
+            items = [item for item in items if label_selector.matches(item.metadata.labels)]
         return list(items), revision
 
     def watch(self, kind: type[Resource], from_revision: int) -> AsyncIterator[WatchEvent[Any]]:
@@ -69,8 +73,18 @@ class ObjectService:
         assert isinstance(obj, Workflow)
         return obj
 
-    async def apply(self, document: dict[str, Any]) -> tuple[ApplyAction, Workflow]:
-        """Create or update a workflow; CAS against a given resourceVersion, else retry fresh."""
+    async def apply(self, document: dict[str, Any]) -> tuple[ApplyAction, Resource]:
+        """Create or update a workflow; CAS against a given resourceVersion, else retry fresh.
+
+        A derived object (Pipeline, Trigger, Agent, run) is read-only, but one applied exactly
+        as stored is `unchanged`: a listing saved from `get -o yaml` applies back whole.
+        """
+        stored = await self._stored_as_submitted(document)
+        if stored is not None:
+            return "unchanged", stored
+        return await self._apply_workflow(document)
+
+    async def _apply_workflow(self, document: dict[str, Any]) -> tuple[ApplyAction, Workflow]:
         submitted = self.parse(document)
         expected_version = _submitted_version(document)
         for _ in range(APPLY_ATTEMPTS):
@@ -108,6 +122,30 @@ class ObjectService:
             f"workflow '{submitted.metadata.name}' kept changing during apply; try again"
         )
 
+    async def _stored_as_submitted(self, document: dict[str, Any]) -> Resource | None:
+        """The stored read-only object `document` shows unchanged, if it is one."""
+        kind = document.get("kind")
+        metadata = document.get("metadata")
+        if not isinstance(kind, str) or not isinstance(metadata, dict):
+            return None
+        try:
+            cls = kind_by_name(kind)
+        except NotFound:
+            return None
+        name = metadata.get("name")
+        if cls.plural in USER_WRITABLE or not isinstance(name, str) or not name:
+            return None
+        try:
+            stored = await self.store.get(cls, name)
+        except (NotFound, Invalid):
+            return None
+        served = stored.to_dict()
+        same = document.get("spec") == served.get("spec") and all(
+            (metadata.get(field) or {}) == (served["metadata"].get(field) or {})
+            for field in ("labels", "annotations")
+        )
+        return stored if same else None
+
     async def create(self, document: dict[str, Any]) -> Workflow:
         """Create only; AlreadyExists when the name is taken."""
         return await self.store.create(_fresh(self.parse(document)))
@@ -124,7 +162,7 @@ class ObjectService:
                     )
                 ]
             )
-        return (await self.apply(document))[1]
+        return (await self._apply_workflow(document))[1]
 
     async def delete(
         self, kind: type[Resource], name: str, resource_version: str | None = None

@@ -8,17 +8,20 @@ from dataclasses import dataclass, field
 
 NO_MATCHING_AGENT = "NoMatchingAgent"
 AGENTS_FULL = "AgentsFull"
+AGENTS_CORDONED = "AgentsCordoned"
 
 
 @dataclass(frozen=True, slots=True)
 class AgentCandidate:
-    """An agent as the scheduler weighs it: labels, capacity, load, liveness."""
+    """An agent as the scheduler weighs it: labels, capacity, load, liveness, and whether new
+    pipelines may be placed on it (False once cordoned; what it has stays)."""
 
     name: str
     labels: Mapping[str, str]
     capacity: int
     assigned: int
     ready: bool = True
+    schedulable: bool = True
 
     @property
     def has_room(self) -> bool:
@@ -58,18 +61,23 @@ def choose_agent(
     """Place a pipeline with `selector`, now on agent `current` (None: not placed).
 
     It stays on `current` while that agent is Ready, matches and is not over capacity (its
-    `assigned` counts this pipeline). Otherwise the Ready, matching agent with room and the
-    fewest assigned pipelines wins, ties broken by name so the choice is deterministic.
+    `assigned` counts this pipeline), cordoned or not, as Kubernetes leaves a cordoned node's
+    pods. Otherwise the Ready, schedulable, matching agent with room and the fewest assigned
+    pipelines wins, ties broken by name so the choice is deterministic.
     """
     best: AgentCandidate | None = None
     matching = 0
+    cordoned = 0
     for agent in agents:
         if not agent.ready or not selector_matches(selector, agent.labels):
             continue
+        if agent.name == current and agent.assigned <= agent.capacity:
+            return Placement(agent.name)
+        if not agent.schedulable:
+            cordoned += 1
+            continue
         matching += 1
         if agent.name == current:
-            if agent.assigned <= agent.capacity:
-                return Placement(agent.name)
             continue  # over capacity (it shrank): move if anyone else has room
         if not agent.has_room:
             continue
@@ -77,11 +85,20 @@ def choose_agent(
             best = agent
     if best is not None:
         return Placement(best.name)
-    return unplaced(selector, matching)
+    return unplaced(selector, matching, cordoned)
 
 
-def unplaced(selector: Mapping[str, str], matching: int) -> Placement:
-    """Why nothing fits: no Ready agent matches (`matching` is 0), or all that match are full."""
+def unplaced(selector: Mapping[str, str], matching: int, cordoned: int = 0) -> Placement:
+    """Why nothing fits: no Ready schedulable agent matches (`matching` is 0; `cordoned` count
+    the matching ones that are cordoned), or all that match are full."""
+    if matching == 0 and cordoned:
+        where = f"matching agentSelector {format_selector(selector)} " if selector else ""
+        return Placement(
+            None,
+            AGENTS_CORDONED,
+            f"every Ready agent {where}is cordoned (SchedulingDisabled): "
+            "uncordon one with `xenectl uncordon AGENT`",
+        )
     if matching == 0:
         if selector:
             message = f"no Ready agent matches agentSelector {format_selector(selector)}"
@@ -103,6 +120,7 @@ class _AgentSlot:
     labels: Mapping[str, str]
     capacity: int
     ready: bool
+    schedulable: bool = True
     assigned: int = 0
 
 
@@ -128,16 +146,24 @@ class PlacementIndex:
         self._agents: dict[str, _AgentSlot] = {}
         self._heaps: dict[SelectorKey, _SelectorHeap] = {}
 
-    def set_agent(self, name: str, labels: Mapping[str, str], capacity: int, ready: bool) -> None:
+    def set_agent(
+        self,
+        name: str,
+        labels: Mapping[str, str],
+        capacity: int,
+        ready: bool,
+        schedulable: bool = True,
+    ) -> None:
         """Add or update an agent (its assigned count is kept)."""
         slot = self._agents.get(name)
         if slot is None:
-            self._agents[name] = _AgentSlot(dict(labels), capacity, ready)
+            self._agents[name] = _AgentSlot(dict(labels), capacity, ready, schedulable)
             self._heaps.clear()
             return
-        if slot.labels != labels or slot.ready != ready:
+        if slot.labels != labels or slot.ready != ready or slot.schedulable != schedulable:
             self._heaps.clear()
         slot.labels, slot.capacity, slot.ready = dict(labels), capacity, ready
+        slot.schedulable = schedulable
 
     def remove_agent(self, name: str) -> None:
         """Forget an agent."""
@@ -167,7 +193,7 @@ class PlacementIndex:
             members = {
                 name
                 for name, slot in self._agents.items()
-                if slot.ready and selector_matches(selector, slot.labels)
+                if slot.ready and slot.schedulable and selector_matches(selector, slot.labels)
             }
             cached = self._heaps[key] = _SelectorHeap(members)
             self._rebuild(cached)
@@ -185,7 +211,12 @@ class PlacementIndex:
             return Placement(current)
         cached = self._heap_for(selector)
         if not cached.members:
-            return unplaced(selector, 0)
+            cordoned = sum(
+                1
+                for slot in self._agents.values()
+                if slot.ready and not slot.schedulable and selector_matches(selector, slot.labels)
+            )
+            return unplaced(selector, 0, cordoned)
         heap = cached.heap
         full: list[tuple[int, str]] = []
         chosen: str | None = None

@@ -23,7 +23,12 @@ from datetime import datetime
 from xene.api.derivation import PIPELINE_LABEL, WORKFLOW_LABEL
 from xene.api.errors import Conflict, FieldError, Invalid, NotFound, XeneError
 from xene.api.meta import ObjectMeta, utc_now
-from xene.api.pipeline import Pipeline, SchedulePhase, pipeline_object_name
+from xene.api.pipeline import (
+    Pipeline,
+    SchedulePhase,
+    pipeline_object_name,
+    unschedulable_reason,
+)
 from xene.api.run import (
     PipelineRun,
     PipelineRunSpec,
@@ -144,6 +149,18 @@ class RunService:
     async def get(self, name: str) -> PipelineRun:
         """One run; NotFound when there is none."""
         return await self.store.get(PipelineRun, name)
+
+    async def why_waiting(self, run: PipelineRun) -> str | None:
+        """Why a Pending run cannot start now (its pipeline is NotScheduled); None otherwise."""
+        if run.status.phase != RunPhase.PENDING or is_assigned(run):
+            return None
+        name = pipeline_of(run)
+        try:
+            pipeline = await self.store.get(Pipeline, name)
+        except NotFound:
+            return f"pipeline {name} no longer exists"
+        status = pipeline.status
+        return unschedulable_reason(name, status.phase, status.reason, status.message)
 
     async def list_runs(self, pipeline: str) -> list[PipelineRun]:
         """Every run of a Pipeline object, oldest (lowest number) first."""
@@ -485,7 +502,41 @@ class RunService:
             "agent %s runs %s attempt %d, which is not current: cancelling", agent, run, attempt
         )
 
+    async def rerun(self, name: str) -> PipelineRun:
+        """A new run of run `name`'s pipeline with its parameters, environment and trigger
+        (payload included); the pipeline as it is now, like a retry of a CI build."""
+        original = await self.get(name)
+        trigger = original.spec.trigger.model_copy(update={"rerunOf": name})
+        try:
+            created = await self.create_run(
+                pipeline_of(original),
+                trigger=trigger,
+                parameters=dict(original.spec.parameters),
+                env=dict(original.spec.env),
+            )
+        except NotFound:
+            raise NotFound(
+                f"cannot rerun {name}: its pipeline {pipeline_of(original)} no longer exists"
+            ) from None
+        assert created.run is not None  # only a concurrency policy other than Allow skips
+        log.info("run %s created as a rerun of %s", created.run.metadata.name, name)
+        return created.run
+
     # -- deletion -------------------------------------------------------------------------
+
+    async def delete(self, name: str) -> PipelineRun:
+        """Delete a run that no agent is running (finished, or Pending and not yet dispatched);
+        Conflict with a hint for one that is running."""
+        run = await self.get(name)
+        if is_assigned(run):
+            raise Conflict(
+                f"run {name} is {run.status.phase.value} on agent {run.status.agent}: "
+                f"cancel it first (xenectl cancel {name}), then delete it"
+            )
+        if not await self.delete_run(run):
+            raise Conflict(f"run {name} changed while it was being deleted; try again")
+        log.info("run %s deleted", name)
+        return run
 
     async def delete_run(self, run: PipelineRun) -> bool:
         """Delete a run and its idempotency key; False when it changed or is gone meanwhile."""

@@ -273,6 +273,17 @@ class WebhookService:
             raise NotFound(f"trigger '{trigger}' of workflow '{workflow}' is not a webhook trigger")
         return found
 
+    def secret_problem(self, trigger: Trigger) -> str | None:
+        """Why this server cannot check deliveries to `trigger` (its secret is missing), or None.
+
+        The secret itself never leaves the server.
+        """
+        try:
+            read_secret(trigger, self.environ)
+        except Unavailable as exc:
+            return exc.message
+        return None
+
     async def deliver(
         self,
         workflow: str,
@@ -288,6 +299,13 @@ class WebhookService:
             raise NotFound(
                 f"pipeline '{pipeline}' of workflow '{workflow}' does not use trigger "
                 f"'{trigger.spec.name}'"
+            )
+        if trigger.spec.suspend:
+            return WebhookDelivery(
+                None,
+                False,
+                f"trigger {trigger.metadata.name} is suspended: no run started "
+                f"(xenectl resume {trigger.metadata.name})",
             )
         delivery = delivery_id(headers)
         event = event_name(headers)
