@@ -78,7 +78,7 @@ def test_run_wait_logs_and_describe_through_an_agent(
 
     wait_until(lambda: placements(apiserver).get("hello.broken") == "worker", 30.0, "placed")
     failed = xenectl(apiserver, "run", "hello/broken", "--wait")
-    assert failed.returncode == 1, failed.stdout + failed.stderr
+    assert failed.returncode == 3, failed.stdout + failed.stderr
     assert "run hello.broken.1 Failed" in failed.stdout
     assert "step main/fail: Error (exit 4)" in failed.stdout
 

@@ -136,7 +136,7 @@ def test_local_run_with_the_process_executor_and_reports(tmp_path: Path, flow_fi
     assert "[join/combine] hello there\n" in log
 
     failed = xenectl(env, "run", "--local", "-f", str(flow_file), "broken", "--executor", "process")
-    assert failed.returncode == 1
+    assert failed.returncode == 3  # the run failed (1 is a user error)
     assert "[first/fail] about to fail" in failed.stdout
     broken = read_report(env, "flow.broken.1")
     assert broken["status"]["phase"] == "Failed"

@@ -24,8 +24,9 @@ from xene.api.errors import (
     Unavailable,
     XeneError,
 )
-from xene.api.meta import API_VERSION
 from xene.ctl.config import CtlSettings
+from xene.ctl.errors import ServerUnreachable
+from xene.ctl.output import list_document
 
 API_PREFIX = "/api/v1"
 DEFAULT_TIMEOUT_SECONDS = 30.0
@@ -34,15 +35,6 @@ CONNECT_TIMEOUT_SECONDS = 5.0
 ApplyAction = Literal["created", "configured", "unchanged"]
 WatchEventType = Literal["ADDED", "MODIFIED", "DELETED"]
 EventList = list[dict[str, Any]]
-
-
-class ServerUnreachable(Unavailable):
-    """No HTTP answer at all: nothing listens, the host is unknown, or the request timed out."""
-
-    def __init__(self, server: str, cause: str) -> None:
-        super().__init__(f"cannot reach the Xene API server at {server} ({cause})")
-        self.server = server
-        self.cause = cause
 
 
 class ServerError(XeneError):
@@ -135,12 +127,7 @@ class ResourceList:
 
     def to_dict(self) -> dict[str, Any]:
         """A `List` object, the form `get -o yaml|json` prints."""
-        return {
-            "apiVersion": API_VERSION,
-            "kind": "List",
-            "metadata": {"resourceVersion": self.resource_version or ""},
-            "items": self.items,
-        }
+        return list_document(self.items, self.resource_version)
 
 
 @dataclass(frozen=True)
@@ -166,17 +153,28 @@ class XeneClient:
         headers = {"Accept": "application/json", "User-Agent": "xenectl"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
-        self._timeout = httpx.Timeout(timeout_seconds, connect=CONNECT_TIMEOUT_SECONDS)
+        self._timeout = httpx.Timeout(
+            timeout_seconds, connect=min(timeout_seconds, CONNECT_TIMEOUT_SECONDS)
+        )
         self._http = httpx.Client(
             base_url=self.server, headers=headers, timeout=self._timeout, transport=transport
         )
 
     @classmethod
     def from_settings(
-        cls, settings: CtlSettings, *, transport: httpx.BaseTransport | None = None
+        cls,
+        settings: CtlSettings,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
     ) -> XeneClient:
         """A client for the server and token of `settings`."""
-        return cls(settings.server, settings.token_value, transport=transport)
+        return cls(
+            settings.server,
+            settings.token_value,
+            transport=transport,
+            timeout_seconds=timeout_seconds,
+        )
 
     def close(self) -> None:
         """Close the connection pool."""
@@ -279,6 +277,26 @@ class XeneClient:
         path = f"{_object_path('pipelineruns', name)}/cancel"
         return cast(dict[str, Any], self._request("POST", path).json())
 
+    def rerun(self, name: str) -> dict[str, Any]:
+        """Start a new run with the parameters and trigger payload of run `name`; the new run."""
+        path = f"{_object_path('pipelineruns', name)}/rerun"
+        return cast(dict[str, Any], self._request("POST", path).json())
+
+    def set_trigger_suspended(self, name: str, suspend: bool) -> dict[str, Any]:
+        """Suspend or resume trigger `name`; the trigger as stored after."""
+        path = f"{_object_path('triggers', name)}/{'suspend' if suspend else 'resume'}"
+        return cast(dict[str, Any], self._request("POST", path).json())
+
+    def set_agent_cordoned(self, name: str, cordoned: bool) -> dict[str, Any]:
+        """Cordon or uncordon agent `name`; the agent as stored after."""
+        path = f"{_object_path('agents', name)}/{'cordon' if cordoned else 'uncordon'}"
+        return cast(dict[str, Any], self._request("POST", path).json())
+
+    def webhook_info(self, trigger: str) -> dict[str, Any]:
+        """A webhook trigger's delivery URLs and whether the server holds its secret."""
+        path = f"{_object_path('triggers', trigger)}/webhook"
+        return cast(dict[str, Any], self._request("GET", path).json())
+
     def run_events(self, name: str) -> EventList:
         """The recorded events of a run, oldest first."""
         body = self._request("GET", f"{_object_path('pipelineruns', name)}/events").json()
@@ -292,8 +310,12 @@ class XeneClient:
         step: str | None = None,
         attempt: int | None = None,
         follow: bool = False,
+        tail_lines: int | None = None,
+        since_seconds: int | None = None,
+        timestamps: bool = False,
     ) -> Iterator[str]:
-        """Lines of a run's output (without line ends); with `follow`, until the run ends."""
+        """Lines of a run's output (without line ends); with `follow`, until the run ends (or
+        cannot start: its pipeline is NotScheduled)."""
         params: dict[str, str] = {}
         if task:
             params["task"] = task
@@ -303,6 +325,12 @@ class XeneClient:
             params["attempt"] = str(attempt)
         if follow:
             params["follow"] = "true"
+        if tail_lines is not None:
+            params["tailLines"] = str(tail_lines)
+        if since_seconds is not None:
+            params["sinceSeconds"] = str(since_seconds)
+        if timestamps:
+            params["timestamps"] = "true"
         timeout = httpx.Timeout(None, connect=CONNECT_TIMEOUT_SECONDS) if follow else self._timeout
         path = f"{_object_path('pipelineruns', name)}/logs"
         try:

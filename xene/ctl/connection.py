@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import httpx
+if TYPE_CHECKING:  # imported when first used: `xenectl --help` must start fast
+    import httpx
 
-from xene.ctl.client import XeneClient
-from xene.ctl.config import CtlSettings, load_ctl_settings
+    from xene.ctl.client import XeneClient
+    from xene.ctl.config import CtlSettings
 
 
 @dataclass
@@ -28,6 +30,8 @@ class ServerConnection:
     def settings(self) -> CtlSettings:
         """Flags, environment and config file resolved (once)."""
         if self._settings is None:
+            from xene.ctl.config import load_ctl_settings
+
             self._settings = load_ctl_settings(self.server_flag, self.token_flag)
         return self._settings
 
@@ -35,8 +39,18 @@ class ServerConnection:
     def client(self) -> XeneClient:
         """The API client for this invocation, opened on first use."""
         if self._client is None:
+            from xene.ctl.client import XeneClient
+
             self._client = XeneClient.from_settings(self.settings, transport=self.transport)
         return self._client
+
+    def quick_client(self, timeout_seconds: float) -> XeneClient:
+        """A separate client with a short timeout (shell completion must never hang)."""
+        from xene.ctl.client import XeneClient
+
+        return XeneClient.from_settings(
+            self.settings, transport=self.transport, timeout_seconds=timeout_seconds
+        )
 
     def close(self) -> None:
         """Close the client if one was opened."""

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from rich.console import Console
 from rich.text import Text
 
-from xene.ctl.ages import NONE, elapsed, timestamp_with_age
+from xene.ctl.ages import NONE, age, elapsed, parse_timestamp, timestamp_with_age
 from xene.ctl.output import PHASE_STYLES
-from xene.ctl.tables import dig, run_pipeline_name
+from xene.ctl.tables import agent_status, dig, run_pipeline_name, waiting_reason
 
 Object = Mapping[str, Any]
 INDENT = "  "
@@ -20,12 +20,29 @@ INDENT = "  "
 
 @dataclass(frozen=True)
 class Line:
-    """A `Label: value` line, or a section heading when `value` is None."""
+    """A `Label: value` line, a section heading when `value` is None, or (`raw`) a line of
+    text such as a table row, printed as it is."""
 
     depth: int
     label: str
     value: str | None
     phase: bool = False
+    raw: bool = False
+
+
+@dataclass(frozen=True)
+class Related:
+    """What a describe view shows besides the object itself, read by the command."""
+
+    # A workflow's Pipeline objects by name; for a run, its own pipeline.
+    pipelines: Mapping[str, Object] = field(default_factory=dict)
+    # A pipeline's most recent runs, newest first, and how many it has in all.
+    runs: Sequence[Object] = ()
+    run_count: int = 0
+    # A run's recorded events, oldest first.
+    events: Sequence[Object] = ()
+    # A webhook trigger's delivery URLs and whether the server holds its secret.
+    webhook: Object | None = None
 
 
 @dataclass
@@ -53,6 +70,15 @@ class Description:
         """A heading; what follows at depth + 1 belongs to it."""
         self.lines.append(Line(depth, label, None))
 
+    def table(self, headers: Sequence[str], rows: Sequence[Sequence[str]], depth: int) -> None:
+        """Rows under a header, columns padded to line up (kubectl's Events)."""
+        widths = [
+            max([len(headers[i])] + [len(row[i]) for row in rows]) for i in range(len(headers))
+        ]
+        for cells in [list(headers), *rows]:
+            padded = "  ".join(cell.ljust(width) for cell, width in zip(cells, widths, strict=True))
+            self.lines.append(Line(depth, "", padded.rstrip(), raw=True))
+
     def _label_widths(self) -> list[int]:
         # Values line up within each run of field lines at one depth, as kubectl's tabwriter does.
         widths = [0] * len(self.lines)
@@ -63,6 +89,7 @@ class Description:
             while (
                 end < len(self.lines)
                 and self.lines[end].value is not None
+                and not self.lines[end].raw
                 and self.lines[end].depth == depth
             ):
                 end += 1
@@ -80,7 +107,9 @@ class Description:
         out = []
         for line, width in zip(self.lines, self._label_widths(), strict=True):
             prefix = INDENT * line.depth
-            if line.value is None:
+            if line.raw:
+                out.append(f"{prefix}{line.value}")
+            elif line.value is None:
                 out.append(f"{prefix}{line.label}:")
             else:
                 label = f"{line.label}:" if line.label else ""
@@ -91,7 +120,9 @@ class Description:
         """Bold headings and coloured phases, for a terminal."""
         for line, width in zip(self.lines, self._label_widths(), strict=True):
             text = Text(INDENT * line.depth)
-            if line.value is None:
+            if line.raw:
+                text.append(line.value or "")
+            elif line.value is None:
                 text.append(f"{line.label}:", style="bold")
             else:
                 label = f"{line.label}:" if line.label else ""
@@ -200,7 +231,9 @@ def _trigger_summary(trigger: Mapping[str, Any]) -> str:
     return f"{trigger.get('name')}: {detail}"
 
 
-def _trigger_fields(out: Description, spec: Mapping[str, Any], depth: int) -> None:
+def _trigger_fields(
+    out: Description, spec: Mapping[str, Any], depth: int, status: Mapping[str, Any] | None = None
+) -> None:
     out.field("Type", spec.get("type"), depth)
     if spec.get("type") == "cron":
         out.field("Schedule", spec.get("schedule"), depth)
@@ -212,7 +245,22 @@ def _trigger_fields(out: Description, spec: Mapping[str, Any], depth: int) -> No
         out.field("Secret", f"from ${spec['secretEnv']} on the API server", depth)
     elif spec.get("secretFile"):
         out.field("Secret", f"from file {spec['secretFile']} on the API server", depth)
-    out.field("Suspended", "yes" if spec.get("suspend") else "no", depth)
+    suspended = "yes" if spec.get("suspend") else "no"
+    override = (status or {}).get("suspendOverride")
+    if isinstance(override, Mapping):
+        workflow_says = "yes" if override.get("workflowSuspend") else "no"
+        suspended += (
+            f" (set by hand {_when(override.get('setAt'))}; the workflow says {workflow_says}, "
+            "and wins once it changes suspend)"
+        )
+    out.field("Suspended", suspended, depth)
+
+
+def _when(value: Any) -> str:
+    moment = parse_timestamp(value)
+    if moment is None:
+        return ""
+    return f"at {moment.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%SZ')}"
 
 
 def _placement(out: Description, pipeline: Object, now: datetime, depth: int) -> None:
@@ -230,9 +278,7 @@ def _placement(out: Description, pipeline: Object, now: datetime, depth: int) ->
         out.field("Last Run", status.get("lastRun"), depth)
 
 
-def describe_workflow(
-    obj: Object, now: datetime, related: Mapping[str, Object], out: Description
-) -> None:
+def describe_workflow(obj: Object, now: datetime, related: Related, out: Description) -> None:
     """Triggers, then each pipeline with its tasks and placement, then status."""
     spec = obj.get("spec") or {}
     triggers = [t for t in spec.get("triggers") or [] if isinstance(t, Mapping)]
@@ -250,7 +296,7 @@ def describe_workflow(
         out.field("Executor", pipeline.get("executor") or "docker", 2)
         out.field("Agent Selector", ", ".join(_pairs(pipeline.get("agentSelector"))) or NONE, 2)
         out.field("Triggers", _joined(pipeline.get("triggers"), "manual only"), 2)
-        derived = related.get(f"{workflow_name}.{name}")
+        derived = related.pipelines.get(f"{workflow_name}.{name}")
         if derived is not None:
             out.section("Placement", 2)
             _placement(out, derived, now, 3)
@@ -262,10 +308,8 @@ def describe_workflow(
     out.field("Triggers", _joined(status.get("triggers")), 1)
 
 
-def describe_pipeline(
-    obj: Object, now: datetime, related: Mapping[str, Object], out: Description
-) -> None:
-    """Source, executor, selector, triggers, tasks, then where it is placed."""
+def describe_pipeline(obj: Object, now: datetime, related: Related, out: Description) -> None:
+    """Source, executor, selector, triggers, tasks, where it is placed, and its recent runs."""
     spec = obj.get("spec") or {}
     out.field("Workflow", spec.get("workflow"))
     out.field("Pipeline", spec.get("pipeline"))
@@ -278,33 +322,68 @@ def describe_pipeline(
     _tasks(out, spec.get("tasks"), 0)
     out.section("Placement")
     _placement(out, obj, now, 1)
+    _recent_runs(out, related, now)
 
 
-def describe_trigger(
-    obj: Object, now: datetime, related: Mapping[str, Object], out: Description
-) -> None:
+def _recent_runs(out: Description, related: Related, now: datetime) -> None:
+    if not related.runs:
+        out.field("Recent Runs", NONE)
+        return
+    heading = "Recent Runs"
+    if related.run_count > len(related.runs):
+        heading += f" (newest {len(related.runs)} of {related.run_count})"
+    out.section(heading)
+    rows = [
+        [
+            str(dig(run, "spec", "number") or NONE),
+            str(dig(run, "status", "phase") or "Pending"),
+            _trigger_text(dig(run, "spec", "trigger") or {}),
+            age(dig(run, "status", "startedAt"), now),
+            elapsed(dig(run, "status", "startedAt"), dig(run, "status", "finishedAt"), now),
+        ]
+        for run in related.runs
+    ]
+    out.table(["RUN", "PHASE", "TRIGGER", "STARTED", "DURATION"], rows, 1)
+
+
+def describe_trigger(obj: Object, now: datetime, related: Related, out: Description) -> None:
     """The schedule or webhook, the pipelines it starts, and when it fired."""
     spec = obj.get("spec") or {}
-    out.field("Workflow", spec.get("workflow"))
-    _trigger_fields(out, spec, 0)
-    out.values("Pipelines", [str(p) for p in spec.get("pipelines") or []])
     status = obj.get("status") or {}
+    out.field("Workflow", spec.get("workflow"))
+    _trigger_fields(out, spec, 0, status)
+    if spec.get("type") == "webhook":
+        _webhook(out, related.webhook)
+    out.values("Pipelines", [str(p) for p in spec.get("pipelines") or []])
     out.section("Status")
     out.field("Last Fired", timestamp_with_age(status.get("lastFireTime"), now), 1)
     if spec.get("type") == "cron":
-        out.field("Next Fire", timestamp_with_age(status.get("nextFireTime"), now), 1)
+        suspended = "(suspended)" if spec.get("suspend") else None
+        next_fire = status.get("nextFireTime")
+        out.field("Next Fire", suspended or timestamp_with_age(next_fire, now), 1)
     out.field("Last Run", status.get("lastRun"), 1)
     if status.get("missedTicks"):
         out.field("Missed Ticks", status.get("missedTicks"), 1)
 
 
-def describe_agent(
-    obj: Object, now: datetime, related: Mapping[str, Object], out: Description
-) -> None:
+def _webhook(out: Description, webhook: Object | None) -> None:
+    if webhook is None:
+        out.field("URL", "(unknown: the server did not say)")
+        return
+    out.values("URL", [str(url) for url in webhook.get("urls") or []] or [NONE])
+    secret = webhook.get("secret") or {}
+    if secret.get("present"):
+        out.field("Secret Present", "yes (on the API server that answered)")
+    else:
+        out.field("Secret Present", f"NO: {secret.get('problem') or 'not configured'}")
+
+
+def describe_agent(obj: Object, now: datetime, related: Related, out: Description) -> None:
     """What the agent declared, its liveness and the pipelines placed on it."""
     spec = obj.get("spec") or {}
     status = obj.get("status") or {}
-    out.field("Status", status.get("phase") or "NotReady", phase=True)
+    out.field("Status", agent_status(obj), phase=True)
+    out.field("Unschedulable", "true (cordoned)" if spec.get("unschedulable") else "false")
     out.field("Capacity", spec.get("capacity"))
     out.field("Executors", _joined(spec.get("executors")))
     out.field("Version", spec.get("version"))
@@ -318,27 +397,36 @@ def describe_agent(
     out.values("Running Runs", [str(r) for r in status.get("runningRuns") or []])
 
 
-def describe_run(
-    obj: Object, now: datetime, related: Mapping[str, Object], out: Description
-) -> None:
-    """What started the run, its phase and timing, and each task with its steps."""
+def _trigger_text(trigger: Mapping[str, Any]) -> str:
+    text = str(trigger.get("type") or "manual")
+    if trigger.get("name"):
+        text += f" {trigger['name']}"
+    if trigger.get("user"):
+        text += f" by {trigger['user']}"
+    if trigger.get("rerunOf"):
+        text += f" (rerun of {trigger['rerunOf']})"
+    return text
+
+
+def describe_run(obj: Object, now: datetime, related: Related, out: Description) -> None:
+    """What started the run, its phase and timing (and why it waits), each task in DAG order
+    with its steps, and the run's events."""
     spec = obj.get("spec") or {}
     status = obj.get("status") or {}
-    out.field("Pipeline", run_pipeline_name(obj))
+    pipeline_name = run_pipeline_name(obj)
+    pipeline = related.pipelines.get(pipeline_name)
+    out.field("Pipeline", pipeline_name)
     out.field("Run", spec.get("number"))
-    trigger = spec.get("trigger") or {}
-    trigger_text = str(trigger.get("type") or "manual")
-    if trigger.get("name"):
-        trigger_text += f" {trigger['name']}"
-    if trigger.get("user"):
-        trigger_text += f" by {trigger['user']}"
-    out.field("Trigger", trigger_text)
+    out.field("Trigger", _trigger_text(spec.get("trigger") or {}))
     if spec.get("commit"):
         out.field("Commit", spec.get("commit"))
     if spec.get("parameters"):
         out.values("Parameters", _pairs(spec.get("parameters")))
     out.section("Status")
     out.field("Phase", status.get("phase") or "Pending", 1, phase=True)
+    reason = waiting_reason(obj, pipeline)
+    if reason is not None:
+        out.field("Waiting", reason, 1)
     out.field("Agent", status.get("agent"), 1)
     out.field("Started", timestamp_with_age(status.get("startedAt"), now), 1)
     out.field("Finished", timestamp_with_age(status.get("finishedAt"), now), 1)
@@ -357,14 +445,26 @@ def describe_run(
             ],
             1,
         )
-    tasks = status.get("tasks") or {}
-    if not tasks:
+    _run_tasks(out, status.get("tasks") or {}, dig(pipeline, "spec", "tasks") or {}, now)
+    _events(out, related.events, now)
+
+
+def _run_tasks(
+    out: Description, tasks: Mapping[str, Any], specs: Mapping[str, Any], now: datetime
+) -> None:
+    if not tasks and not specs:
         out.field("Tasks", NONE)
         return
+    order = task_order(specs) if specs else []
+    order += [name for name in tasks if name not in order]
     out.section("Tasks")
-    for name, task in tasks.items():
+    for name in order:
+        task = tasks.get(name) or {}
         out.section(name, 1)
-        out.field("Phase", task.get("phase"), 2, phase=True)
+        out.field("Phase", task.get("phase") or "Waiting", 2, phase=True)
+        depends = dig(specs, name, "dependencies")
+        if depends:
+            out.field("Depends On", _joined(depends), 2)
         if task.get("attempt", 0) > 1:
             out.field("Attempt", task.get("attempt"), 2)
         out.field("Duration", elapsed(task.get("startedAt"), task.get("finishedAt"), now), 2)
@@ -380,7 +480,48 @@ def describe_run(
                 out.field(str(step.get("name")), state, 3, phase=True)
 
 
-Describer = Callable[[Object, datetime, Mapping[str, Object], Description], None]
+def _event_object(event: Mapping[str, Any]) -> str:
+    task, step = event.get("task"), event.get("step")
+    if task and step:
+        return f"{task}/{step}"
+    return str(task) if task else "run"
+
+
+def _event_message(event: Mapping[str, Any]) -> str:
+    parts = []
+    if event.get("message"):
+        parts.append(str(event["message"]))
+    if event.get("exitCode") is not None:
+        parts.append(f"exit {event['exitCode']}")
+    if isinstance(event.get("attempt"), int) and event["attempt"] > 1:
+        parts.append(f"attempt {event['attempt']}")
+    if event.get("delaySeconds"):
+        parts.append(f"retry in {event['delaySeconds']}s")
+    if event.get("tasks"):
+        parts.append("tasks: " + ", ".join(str(t) for t in event["tasks"]))
+    if event.get("notifier"):
+        parts.append(f"notifier {event['notifier']}")
+    return "; ".join(parts)
+
+
+def _events(out: Description, events: Sequence[Object], now: datetime) -> None:
+    if not events:
+        out.field("Events", NONE)
+        return
+    out.section("Events")
+    rows = [
+        [
+            age(event.get("time"), now),
+            str(event.get("type") or event.get("kind") or "?"),
+            _event_object(event),
+            _event_message(event),
+        ]
+        for event in events
+    ]
+    out.table(["AGE", "EVENT", "OBJECT", "MESSAGE"], rows, 1)
+
+
+Describer = Callable[[Object, datetime, Related, Description], None]
 
 DESCRIBERS: dict[str, Describer] = {
     "workflows": describe_workflow,
@@ -392,10 +533,10 @@ DESCRIBERS: dict[str, Describer] = {
 
 
 def describe(
-    kind_plural: str, obj: Object, now: datetime, related: Mapping[str, Object] | None = None
+    kind_plural: str, obj: Object, now: datetime, related: Related | None = None
 ) -> Description:
-    """The describe view of `obj`; `related` holds objects it refers to (a workflow's pipelines)."""
+    """The describe view of `obj`; `related` holds what it refers to (pipelines, runs, events)."""
     out = Description()
     _metadata(out, obj, now)
-    DESCRIBERS[kind_plural](obj, now, related or {}, out)
+    DESCRIBERS[kind_plural](obj, now, related or Related(), out)
     return out

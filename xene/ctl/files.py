@@ -1,4 +1,8 @@
-"""Reading `-f FILE|DIR|-` arguments into documents, one source file at a time."""
+"""Reading `-f FILE|DIR|-` arguments into documents, one source file at a time.
+
+A `List` (what `xenectl get -o yaml|json` prints, or a `WorkflowList` from the API) stands for
+its items, so a listing saved or piped from `get` applies as it is.
+"""
 
 from __future__ import annotations
 
@@ -31,6 +35,8 @@ class Document:
     source: str
     index: int
     body: dict[str, Any]
+    # The position in a `List` document's items, when the object came from one.
+    item: int | None = None
 
     @property
     def kind(self) -> str:
@@ -91,10 +97,38 @@ def read_source(path: str, stdin: BinaryIO) -> Source:
         raise Invalid([FieldError(path, f"cannot read: {reason}")]) from exc
 
 
+def is_list(body: dict[str, Any]) -> bool:
+    """True for a `List` (or `WorkflowList`…) document: its items are the objects."""
+    kind = body.get("kind")
+    return isinstance(kind, str) and kind.endswith("List") and "items" in body
+
+
+def _list_items(source: str, index: int, body: dict[str, Any]) -> list[Document]:
+    items = body.get("items")
+    if items is None:
+        return []
+    if not isinstance(items, list):
+        raise Invalid([FieldError(f"document {index + 1}: items", "must be a list of objects")])
+    problems = [
+        FieldError(f"document {index + 1}: items[{position}]", "must be an object (a mapping)")
+        for position, item in enumerate(items)
+        if not isinstance(item, dict)
+    ]
+    if problems:
+        raise Invalid(problems)
+    return [Document(source, index, item, position) for position, item in enumerate(items)]
+
+
 def parse_source(source: Source) -> list[Document]:
-    """The documents of one source; raises Invalid or TooLarge naming the problem."""
+    """The documents of one source, List items in their place; raises Invalid or TooLarge."""
     bodies = parse_documents(source.content, source=source.name, max_bytes=MAX_SOURCE_BYTES)
-    return [Document(source.name, index, body) for index, body in enumerate(bodies)]
+    documents: list[Document] = []
+    for index, body in enumerate(bodies):
+        if is_list(body):
+            documents.extend(_list_items(source.name, index, body))
+        else:
+            documents.append(Document(source.name, index, body))
+    return documents
 
 
 def source_problems(source: str, exc: XeneError) -> list[FieldError]:

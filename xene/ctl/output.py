@@ -5,13 +5,12 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Iterable, Mapping
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import yaml
-from rich.console import Console
+from xene.api.kind_names import API_GROUP, API_VERSION
 
-OutputFormat = Literal["yaml", "json", "wide", "name"]
-API_GROUP = "xene.dev"
+if TYPE_CHECKING:  # rich and yaml are imported when first used: start-up time
+    from rich.console import Console
 
 # Green when all is well, red when not, yellow while still moving.
 PHASE_STYLES: dict[str, str] = {
@@ -34,6 +33,8 @@ PHASE_STYLES: dict[str, str] = {
 
 def stdout_console() -> Console:
     """A console on the current stdout; rich decides on terminal and colour (NO_COLOR, TERM)."""
+    from rich.console import Console
+
     return Console(file=sys.stdout, highlight=False, soft_wrap=True)
 
 
@@ -46,6 +47,8 @@ def object_ref(obj: Mapping[str, Any]) -> str:
 
 def dump_yaml(obj: Any) -> str:
     """YAML in the order the server sent the fields."""
+    import yaml
+
     # A wide line limit keeps long strings (commands, descriptions) on one line, as written.
     return yaml.safe_dump(
         obj, sort_keys=False, allow_unicode=True, default_flow_style=False, width=1 << 16
@@ -60,6 +63,16 @@ def dump_json(obj: Any) -> str:
 def format_objects(obj: Any, output: Literal["yaml", "json"]) -> str:
     """One object or a List object as YAML or JSON text."""
     return dump_yaml(obj) if output == "yaml" else dump_json(obj)
+
+
+def list_document(items: list[dict[str, Any]], resource_version: str | None) -> dict[str, Any]:
+    """A `List` object, the form `get -o yaml|json` prints and `apply -f` reads back."""
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "List",
+        "metadata": {"resourceVersion": resource_version or ""},
+        "items": items,
+    }
 
 
 def format_names(objects: Iterable[Mapping[str, Any]]) -> str:

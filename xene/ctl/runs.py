@@ -17,13 +17,14 @@ from rich.table import Table as RichTable
 from rich.text import Text
 
 from xene.api.derivation import PIPELINE_LABEL, WORKFLOW_LABEL
-from xene.api.errors import FieldError, Invalid
+from xene.api.errors import FieldError, Invalid, NotFound, XeneError
 from xene.api.meta import dns1123_label_problem
 from xene.api.validation import env_name_problem
 from xene.ctl.ages import NONE, elapsed
+from xene.ctl.client import XeneClient
 from xene.ctl.describe import task_order
 from xene.ctl.output import PHASE_STYLES
-from xene.ctl.tables import dig
+from xene.ctl.tables import dig, run_pipeline_name, waiting_reason
 
 Object = Mapping[str, Any]
 FINISHED_PHASES = ("Succeeded", "Failed", "Cancelled")
@@ -124,6 +125,24 @@ def run_selector(workflow: str | None, pipeline: str | None) -> str | None:
     return ",".join(labels) or None
 
 
+def resolve_run(client: XeneClient, target: str, number: int | None = None) -> str:
+    """The run name meant by `target` (and `--run`): the latest run when no number is given."""
+    ref, number = parse_run(target, number)
+    if number is None:
+        number = latest_number(client.list_runs(ref.label_selector).items)
+        if number is None:
+            raise NotFound(f"pipeline {ref.workflow}/{ref.pipeline} has no runs yet")
+    return ref.run_name(number)
+
+
+def pipeline_of_run(client: XeneClient, run: Object) -> dict[str, Any] | None:
+    """The Pipeline object of a run, or None when it cannot be read (the views do without)."""
+    try:
+        return client.get("pipelines", run_pipeline_name(run))
+    except XeneError:
+        return None
+
+
 def latest_number(runs: Iterable[Object]) -> int | None:
     """The highest run number among `runs`."""
     numbers = [dig(run, "spec", "number") for run in runs]
@@ -185,14 +204,17 @@ def task_rows(run: Object, pipeline: Object | None, now: datetime) -> list[list[
     return rows
 
 
-def run_headline(run: Object, now: datetime) -> str:
-    """`hello.build.3  Running  12s`."""
+def run_headline(run: Object, now: datetime, pipeline: Object | None = None) -> str:
+    """`hello.build.3  Running  12s`; a Pending run that cannot start says why."""
     status = run.get("status") or {}
     name = dig(run, "metadata", "name")
     phase = status.get("phase") or "Pending"
     text = f"{name}  {phase}  {elapsed(status.get('startedAt'), status.get('finishedAt'), now)}"
     if status.get("message") and phase != "Running":
         text += f"  {status['message']}"
+    reason = waiting_reason(run, pipeline)
+    if reason is not None:
+        text += f"  waiting: {reason}"
     return text
 
 
@@ -200,7 +222,7 @@ def render_run(run: Object, pipeline: Object | None, now: datetime) -> Renderabl
     """The live view: a headline, then a table of the DAG's tasks with state and time."""
     status = run.get("status") or {}
     phase = str(status.get("phase") or "Pending")
-    headline = Text(run_headline(run, now), style=PHASE_STYLES.get(phase, ""))
+    headline = Text(run_headline(run, now, pipeline), style=PHASE_STYLES.get(phase, ""))
     table = RichTable(box=None, header_style="bold", pad_edge=False, padding=(0, 1))
     for header in ("TASK", "STATE", "TIME", "STEPS", "DEPENDS ON"):
         table.add_column(header, no_wrap=True)
@@ -223,7 +245,10 @@ class ProgressLines:
         lines: list[str] = []
         status = run.get("status") or {}
         name = str(dig(run, "metadata", "name"))
-        self._note(lines, "", str(status.get("phase") or "Pending"), f"run {name}")
+        phase = str(status.get("phase") or "Pending")
+        reason = waiting_reason(run, pipeline)
+        detail = f"{phase}: waiting: {reason}" if reason else phase
+        self._note(lines, "", detail, f"run {name}")
         tasks = status.get("tasks") or {}
         for task_name in ordered_tasks(run, pipeline):
             task = tasks.get(task_name) or {}

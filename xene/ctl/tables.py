@@ -11,8 +11,11 @@ from rich.console import Console
 from rich.table import Table as RichTable
 from rich.text import Text
 
+from xene.api.pipeline import unschedulable_reason
 from xene.ctl.ages import NONE, age, elapsed, until
-from xene.ctl.output import PHASE_STYLES
+from xene.ctl.formats import CustomColumn
+from xene.ctl.jsonpath import Path, format_value
+from xene.ctl.output import API_GROUP, PHASE_STYLES
 
 Object = Mapping[str, Any]
 COLUMN_GAP = "  "
@@ -76,10 +79,30 @@ def _run_trigger(obj: Object, now: datetime) -> str:
     return _text(f"{kind}/{name}" if kind and name else kind)
 
 
+def agent_status(obj: Object) -> str:
+    """`Ready`, or `Ready,SchedulingDisabled` for a cordoned agent, as kubectl shows nodes."""
+    phase = _text(dig(obj, "status", "phase"))
+    return f"{phase},SchedulingDisabled" if dig(obj, "spec", "unschedulable") else phase
+
+
 def run_pipeline_name(obj: Object) -> str:
     """The Pipeline object a run belongs to: `workflow.pipeline`."""
     workflow, pipeline = dig(obj, "spec", "workflow"), dig(obj, "spec", "pipeline")
     return f"{workflow}.{pipeline}" if workflow and pipeline else _text(pipeline)
+
+
+def waiting_reason(run: Object, pipeline: Object | None) -> str | None:
+    """Why a Pending run cannot start now (its pipeline is NotScheduled); None otherwise."""
+    status = run.get("status") or {}
+    if (status.get("phase") or "Pending") != "Pending" or status.get("agent") or not pipeline:
+        return None
+    placement = pipeline.get("status") or {}
+    return unschedulable_reason(
+        run_pipeline_name(run),
+        placement.get("phase") or "NotScheduled",
+        placement.get("reason"),
+        placement.get("message"),
+    )
 
 
 COLUMNS: dict[str, list[Column]] = {
@@ -105,6 +128,7 @@ COLUMNS: dict[str, list[Column]] = {
         Column("NAME", _name),
         Column("TYPE", lambda o, now: _text(dig(o, "spec", "type"))),
         Column("SCHEDULE", lambda o, now: _text(dig(o, "spec", "schedule"))),
+        Column("SUSPEND", lambda o, now: str(bool(dig(o, "spec", "suspend"))).lower()),
         Column("PIPELINES", lambda o, now: _joined(dig(o, "spec", "pipelines"))),
         Column("LAST", lambda o, now: age(dig(o, "status", "lastFireTime"), now)),
         Column("NEXT", lambda o, now: until(dig(o, "status", "nextFireTime"), now)),
@@ -115,15 +139,10 @@ COLUMNS: dict[str, list[Column]] = {
         Column(
             "CONCURRENCY", lambda o, now: _text(dig(o, "spec", "concurrencyPolicy")), wide_only=True
         ),
-        Column(
-            "SUSPENDED",
-            lambda o, now: str(bool(dig(o, "spec", "suspend"))).lower(),
-            wide_only=True,
-        ),
     ],
     "agents": [
         Column("NAME", _name),
-        Column("STATUS", lambda o, now: _text(dig(o, "status", "phase")), phase=True),
+        Column("STATUS", lambda o, now: agent_status(o), phase=True),
         Column("CAPACITY", lambda o, now: _text(dig(o, "spec", "capacity"))),
         Column("PIPELINES", lambda o, now: _count(dig(o, "status", "pipelines"))),
         Column("LABELS", lambda o, now: _pairs(dig(o, "metadata", "labels"))),
@@ -158,11 +177,69 @@ def _run_sort_key(obj: Object) -> tuple[str, int]:
     return (run_pipeline_name(obj), number if isinstance(number, int) else 0)
 
 
-def sort_objects(kind_plural: str, objects: Iterable[Object]) -> list[Object]:
-    """Objects in display order: by name, runs by pipeline then number (so 10 follows 9)."""
+def _path_sort_key(path: Path, obj: Object) -> tuple[int, Any]:
+    # kubectl's order: missing first, then numbers, then text; anything else by its JSON.
+    values = path.evaluate(obj, obj)
+    if not values or values[0] is None:
+        return (0, 0)
+    value = values[0]
+    if isinstance(value, bool):
+        return (2, str(value).lower())
+    if isinstance(value, int | float):
+        return (1, value)
+    if isinstance(value, str):
+        return (2, value)
+    return (3, format_value(value))
+
+
+def sort_objects(
+    kind_plural: str, objects: Iterable[Object], sort_by: Path | None = None
+) -> list[Object]:
+    """Objects in display order: by `sort_by` when given, else by name, runs by pipeline then
+    number (so 10 follows 9). Python's sort is stable: equal keys keep the name order."""
     if kind_plural == "pipelineruns":
-        return sorted(objects, key=_run_sort_key)
-    return sorted(objects, key=lambda obj: str(dig(obj, "metadata", "name") or ""))
+        ordered = sorted(objects, key=_run_sort_key)
+    else:
+        ordered = sorted(objects, key=lambda obj: str(dig(obj, "metadata", "name") or ""))
+    if sort_by is not None:
+        ordered.sort(key=lambda obj: _path_sort_key(sort_by, obj))
+    return ordered
+
+
+def _labels_cell(obj: Object, now: datetime) -> str:
+    return _pairs(dig(obj, "metadata", "labels"))
+
+
+def _qualified_name(obj: Object, now: datetime) -> str:
+    kind = str(obj.get("kind") or "object").lower()
+    return f"{kind}.{API_GROUP}/{dig(obj, 'metadata', 'name')}"
+
+
+def columns_for(
+    kind_plural: str, wide: bool = False, show_labels: bool = False, qualified: bool = False
+) -> list[Column]:
+    """The columns of a kind: wide output adds the wide-only ones, `show_labels` a LABELS
+    column (unless the kind has one), `qualified` names objects `kind.xene.dev/name` (when
+    several kinds are listed, as kubectl does)."""
+    columns = [c for c in COLUMNS[kind_plural] if wide or not c.wide_only]
+    if qualified:
+        columns = [Column("NAME", _qualified_name) if c.header == "NAME" else c for c in columns]
+    if show_labels and not any(c.header == "LABELS" for c in columns):
+        columns.append(Column("LABELS", _labels_cell))
+    return columns
+
+
+def _custom_cell(path: Path) -> Callable[[Object, datetime], str]:
+    def cell(obj: Object, now: datetime) -> str:
+        values = [value for value in path.evaluate(obj, obj) if value is not None]
+        return ",".join(format_value(value) for value in values) if values else NONE
+
+    return cell
+
+
+def custom_columns(columns: Iterable[CustomColumn]) -> list[Column]:
+    """The columns of `-o custom-columns=…`."""
+    return [Column(column.header, _custom_cell(column.path)) for column in columns]
 
 
 @dataclass(frozen=True)
@@ -173,24 +250,23 @@ class Table:
     rows: list[list[str]]
     phase_columns: frozenset[int]
 
-    def widths(self) -> list[int]:
-        """The width of each column: its widest cell or header."""
+    def widths(self, headers: bool = True) -> list[int]:
+        """The width of each column: its widest cell (or header, when shown)."""
         return [
-            max([len(self.headers[i])] + [len(row[i]) for row in self.rows])
+            max([len(self.headers[i]) if headers else 0] + [len(row[i]) for row in self.rows])
             for i in range(len(self.headers))
         ]
-
-
-def columns_for(kind_plural: str, wide: bool) -> list[Column]:
-    """The columns of a kind; wide output adds the wide-only ones."""
-    return [c for c in COLUMNS[kind_plural] if wide or not c.wide_only]
 
 
 def build_table(
     kind_plural: str, objects: Iterable[Object], now: datetime, wide: bool = False
 ) -> Table:
     """The `get` table of `objects` of one kind, computed at `now`."""
-    columns = columns_for(kind_plural, wide)
+    return table_of(columns_for(kind_plural, wide), objects, now)
+
+
+def table_of(columns: Sequence[Column], objects: Iterable[Object], now: datetime) -> Table:
+    """The table of `objects` in `columns`, computed at `now`."""
     return Table(
         headers=[c.header for c in columns],
         rows=[[c.cell(obj, now) for c in columns] for obj in objects],
@@ -204,11 +280,11 @@ def format_plain_line(cells: Sequence[str], widths: Sequence[int]) -> str:
     return COLUMN_GAP.join(padded).rstrip()
 
 
-def render_plain(table: Table) -> str:
+def render_plain(table: Table, headers: bool = True) -> str:
     """The table as aligned text columns with an upper-case header, for pipes and files."""
-    widths = table.widths()
-    lines = [format_plain_line(row, widths) for row in [table.headers, *table.rows]]
-    return "".join(line + "\n" for line in lines)
+    widths = table.widths(headers)
+    rows = [table.headers, *table.rows] if headers else table.rows
+    return "".join(format_plain_line(row, widths) + "\n" for row in rows)
 
 
 def styled_cell(text: str, phase: bool) -> Text:
@@ -216,10 +292,15 @@ def styled_cell(text: str, phase: bool) -> Text:
     return Text(text, style=PHASE_STYLES.get(text.strip(), "") if phase else "")
 
 
-def render_rich(console: Console, table: Table) -> None:
+def render_rich(console: Console, table: Table, headers: bool = True) -> None:
     """The table with a bold header and coloured phases, for a terminal."""
     rich_table = RichTable(
-        box=None, show_edge=False, pad_edge=False, header_style="bold", padding=(0, 1)
+        box=None,
+        show_edge=False,
+        pad_edge=False,
+        header_style="bold",
+        padding=(0, 1),
+        show_header=headers,
     )
     for header in table.headers:
         rich_table.add_column(header, no_wrap=True)
@@ -240,19 +321,20 @@ def render_rich(console: Console, table: Table) -> None:
 class RowPrinter:
     """Prints a table's rows as they arrive (watch), keeping the widths of the first rows."""
 
-    def __init__(self, console: Console, kind_plural: str, wide: bool = False) -> None:
+    def __init__(self, console: Console, columns: Sequence[Column], headers: bool = True) -> None:
         self._console = console
-        self._kind_plural = kind_plural
-        self._wide = wide
+        self._columns = list(columns)
+        self._headers = headers
         self._widths: list[int] | None = None
 
     def print_objects(self, objects: Iterable[Object], now: datetime) -> None:
         """Print rows for `objects`, with the header first the first time."""
-        table = build_table(self._kind_plural, objects, now, self._wide)
+        table = table_of(self._columns, objects, now)
         lines: list[tuple[list[str], bool]] = [(row, False) for row in table.rows]
         if self._widths is None:
             self._widths = table.widths()
-            lines.insert(0, (table.headers, True))
+            if self._headers:
+                lines.insert(0, (table.headers, True))
         for cells, is_header in lines:
             widths = [max(w, len(c)) for w, c in zip(self._widths, cells, strict=True)]
             if not self._console.is_terminal:

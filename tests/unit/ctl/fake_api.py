@@ -8,6 +8,8 @@ from typing import Any
 
 import httpx
 
+from xene.api.selectors import parse_selector
+
 CREATED = "2024-05-01T10:00:00Z"
 
 
@@ -100,6 +102,8 @@ class FakeApiServer:
     watch_lines: list[dict[str, Any]] = field(default_factory=list)
     fail_with: dict[str, Any] | None = None
     revision: int = 100
+    events: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    webhooks: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def add(self, plural: str, obj: dict[str, Any]) -> None:
         self.objects.setdefault(plural, {})[obj["metadata"]["name"]] = obj
@@ -129,14 +133,8 @@ class FakeApiServer:
                     200, content=body, headers={"Content-Type": "application/x-ndjson"}
                 )
             items = list(stored.values())
-            selector = request.url.params.get("labelSelector")
-            if selector:
-                wanted = dict(part.split("=", 1) for part in selector.split(","))
-                items = [
-                    obj
-                    for obj in items
-                    if all(obj["metadata"].get("labels", {}).get(k) == v for k, v in wanted.items())
-                ]
+            selector = parse_selector(request.url.params.get("labelSelector"))
+            items = [obj for obj in items if selector.matches(obj["metadata"].get("labels"))]
             return httpx.Response(
                 200,
                 json={
@@ -151,14 +149,44 @@ class FakeApiServer:
             return httpx.Response(
                 404, json=status(404, "NotFound", f"{plural[:-1]} '{name}' not found")
             )
+        if len(parts) == 3:
+            return self._action(plural, name, parts[2], request)
         if request.method == "DELETE":
-            if plural != "workflows":
+            if plural not in ("workflows", "pipelineruns", "agents"):
                 return httpx.Response(
                     405,
                     json=status(405, "MethodNotAllowed", f"{plural} are read-only"),
                 )
             return httpx.Response(200, json=stored.pop(name))
         return httpx.Response(200, json=stored[name])
+
+    def _action(
+        self, plural: str, name: str, action: str, request: httpx.Request
+    ) -> httpx.Response:
+        """The routes below an object: events, webhook, suspend/resume, cordon/uncordon, rerun."""
+        obj = self.objects[plural][name]
+        if (plural, action) == ("pipelineruns", "events"):
+            return httpx.Response(200, json={"items": self.events.get(name, [])})
+        if (plural, action) == ("triggers", "webhook"):
+            return httpx.Response(200, json=self.webhooks[name])
+        if (plural, action) in (("triggers", "suspend"), ("triggers", "resume")):
+            obj["spec"]["suspend"] = action == "suspend"
+            return httpx.Response(200, json=obj)
+        if (plural, action) in (("agents", "cordon"), ("agents", "uncordon")):
+            obj["spec"]["unschedulable"] = action == "cordon"
+            return httpx.Response(200, json=obj)
+        if (plural, action) == ("pipelineruns", "rerun"):
+            number = max(run["spec"]["number"] for run in self.objects[plural].values()) + 1
+            pipeline = name.rsplit(".", 1)[0]
+            new = {
+                **obj,
+                "metadata": {**obj["metadata"], "name": f"{pipeline}.{number}"},
+                "spec": {**obj["spec"], "number": number, "trigger": {"rerunOf": name}},
+                "status": {"phase": "Pending"},
+            }
+            self.add(plural, new)
+            return httpx.Response(201, json=new)
+        return httpx.Response(404, json=status(404, "NotFound", f"no route {request.url.path}"))
 
     def _apply(self, document: dict[str, Any]) -> httpx.Response:
         name = document["metadata"]["name"]

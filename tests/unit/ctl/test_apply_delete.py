@@ -109,9 +109,7 @@ def test_deleting_a_derived_object_shows_the_server_reason(
     fake_api.add("pipelines", pipeline_object("hello.build"))
     result = xenectl("delete", "pl", "hello.build")
     assert result.exit_code == 1
-    assert (
-        result.stderr == "error: cannot delete pipelines 'hello.build': pipelines are read-only\n"
-    )
+    assert result.stderr == "error: cannot delete pipeline 'hello.build': pipelines are read-only\n"
 
 
 def test_delete_needs_a_name(xenectl) -> None:

@@ -20,7 +20,8 @@ from xene.api.errors import (
     Unauthenticated,
     Unavailable,
 )
-from xene.ctl.client import ServerError, ServerUnreachable, XeneClient, error_from_status
+from xene.ctl.client import ServerError, XeneClient, error_from_status
+from xene.ctl.errors import ServerUnreachable
 
 
 def closed_port() -> int:

@@ -154,7 +154,7 @@ def test_missing_object_is_a_user_error(xenectl) -> None:
 def test_usage_errors_exit_1_not_2(xenectl) -> None:
     result = xenectl("get")
     assert result.exit_code == 1
-    assert "Missing argument 'KIND'" in result.stderr
+    assert "Missing argument 'KIND[,KIND...] [NAME...]'" in result.stderr
     assert xenectl("get", "wf", "-o", "xml").exit_code == 1
 
 

@@ -226,12 +226,12 @@ def test_run_wait_prints_progress_and_exits_0_on_success() -> None:
     assert json.loads(posted.content) == {"parameters": {"A": "1"}}
 
 
-def test_run_wait_exits_1_and_names_the_failed_task() -> None:
+def test_run_wait_exits_3_and_names_the_failed_task() -> None:
     failed = run_object(
         2, "Failed", {"main": task("Failed", ("s", "Error", 3), message="step 's' exited with 3")}
     )
     result = invoke(ScriptedApi([run_object(2), failed]))("run", "wf/build", "--wait")
-    assert result.exit_code == 1
+    assert result.exit_code == 3
     assert "run wf.build.2 Failed in 12s" in result.stdout
     assert "  main: Failed: step 's' exited with 3" in result.stdout
     assert "  see: xenectl logs wf/build --run 2" in result.stdout
@@ -243,7 +243,7 @@ def test_logs_default_to_the_latest_run() -> None:
     result = invoke(api)("logs", "wf/build", "--task", "main", "-f")
     assert result.exit_code == 0, result.output
     assert result.stdout == "[main/s] hello\n"
-    logs_request = api.requests[-1]
+    logs_request = next(r for r in api.requests if r.url.path.endswith("/logs"))
     assert logs_request.url.path == "/api/v1/pipelineruns/wf.build.3/logs"
     assert dict(logs_request.url.params) == {"task": "main", "follow": "true"}
 

@@ -105,9 +105,18 @@ def test_agent_and_trigger_columns() -> None:
         "status": {},
     }
     table = build_table("triggers", [trigger], NOW)
-    assert table.headers == ["NAME", "TYPE", "SCHEDULE", "PIPELINES", "LAST", "NEXT", "AGE"]
+    assert table.headers == [
+        "NAME",
+        "TYPE",
+        "SCHEDULE",
+        "SUSPEND",
+        "PIPELINES",
+        "LAST",
+        "NEXT",
+        "AGE",
+    ]
     assert table.rows == [
-        ["hello.on-push", "webhook", "<none>", "build,lint", "<none>", "<none>", "1h"],
+        ["hello.on-push", "webhook", "<none>", "false", "build,lint", "<none>", "<none>", "1h"],
     ]
 
 

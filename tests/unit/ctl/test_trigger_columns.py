@@ -29,7 +29,7 @@ def test_cron_trigger_shows_schedule_last_and_next_fire() -> None:
     }
     narrow = build_table("triggers", [trigger], NOW)
     assert narrow.rows == [
-        ["hello.nightly", "cron", "30 2 * * *", "hello.build", "5m", "in 5m", "30d"],
+        ["hello.nightly", "cron", "30 2 * * *", "false", "hello.build", "5m", "in 5m", "30d"],
     ]
     wide = build_table("triggers", [trigger], NOW, wide=True)
     row = dict(zip(wide.headers, wide.rows[0], strict=True))

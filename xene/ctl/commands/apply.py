@@ -3,25 +3,31 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
 from xene.api.errors import Invalid, Unavailable, XeneError
 from xene.ctl.connection import ServerConnection
 from xene.ctl.errors import ExitCode
-from xene.ctl.files import Document, load_documents
-from xene.ctl.output import object_ref
 
-FILENAME_HELP = "A manifest file, a directory of *.yaml/*.yml/*.json, or - for stdin. Repeatable."
+if TYPE_CHECKING:
+    from xene.ctl.files import Document
+
+FILENAME_HELP = (
+    "A manifest file, a directory of *.yaml/*.yml/*.json, or - for stdin; a List (as `get -o "
+    "yaml` prints) stands for its items. Repeatable."
+)
 
 
 def document_label(document: Document) -> str:
     """How to name a document in a message: `FILE: workflow "hello"`."""
-    what = (
-        f'{document.kind.lower() or "object"} "{document.name}"'
-        if document.name
-        else f"document {document.index + 1}"
-    )
+    if document.name:
+        what = f'{document.kind.lower() or "object"} "{document.name}"'
+    elif document.item is not None:
+        what = f"document {document.index + 1}, items[{document.item}]"
+    else:
+        what = f"document {document.index + 1}"
     return f"{document.source}: {what}"
 
 
@@ -44,6 +50,8 @@ def report_document_error(document: Document, exc: XeneError) -> None:
 
 def read_documents(paths: tuple[str, ...]) -> list[Document]:
     """Every document of `paths`; on any unreadable or malformed source, report and exit 1."""
+    from xene.ctl.files import load_documents
+
     try:
         documents = load_documents(paths, sys.stdin.buffer)
     except Invalid as exc:
@@ -55,6 +63,31 @@ def read_documents(paths: tuple[str, ...]) -> list[Document]:
     return documents
 
 
+def check_locally(documents: list[Document]) -> None:
+    """Validate every workflow as the server would before anything is sent: one invalid
+    document leaves all of them unapplied. Report every problem and exit 1."""
+    from xene.api.kind_names import KIND_OF_PLURAL, USER_WRITABLE
+    from xene.api.validation import validate_object
+    from xene.ctl.files import source_problems
+
+    derived = {kind for plural, kind in KIND_OF_PLURAL.items() if plural not in USER_WRITABLE}
+    problems = []
+    for document in documents:
+        if document.kind in derived:
+            continue  # read-only: the server compares it with what it stores
+        try:
+            validate_object(document.body)
+        except XeneError as exc:
+            source = document.source
+            if document.item is not None:
+                source += f": items[{document.item}]"
+            problems.extend(source_problems(source, exc))
+    if problems:
+        report_problems(Invalid(problems))
+        click.echo("error: nothing was applied", err=True)
+        raise click.exceptions.Exit(ExitCode.USER_ERROR)
+
+
 @click.command()
 @click.option(
     "-f",
@@ -63,15 +96,23 @@ def read_documents(paths: tuple[str, ...]) -> list[Document]:
     multiple=True,
     required=True,
     metavar="FILE|DIR|-",
+    type=click.Path(allow_dash=True),
     help=FILENAME_HELP,
 )
 @click.pass_obj
 def apply(connection: ServerConnection, paths: tuple[str, ...]) -> None:
     """Create or update the objects of FILE (created, configured or unchanged).
 
-    Every file is parsed before anything is sent, so a malformed file changes nothing.
+    Every file is parsed and every workflow validated before anything is sent, so a
+    malformed or invalid document changes nothing.
+    Objects the server derives (pipelines, triggers, agents, runs) are read-only; applied
+    exactly as stored they are `unchanged`, so `xenectl get wf,pl -o yaml | xenectl apply -f -`
+    round-trips.
     """
+    from xene.ctl.output import object_ref
+
     documents = read_documents(paths)
+    check_locally(documents)
     failed = 0
     for document in documents:
         try:

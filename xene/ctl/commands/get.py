@@ -1,110 +1,114 @@
-"""`xenectl get KIND [NAME]`: list objects as a table, YAML, JSON or names; `-w` follows changes."""
+"""`xenectl get KIND[,KIND…] [NAME…]`: objects as a table, YAML, JSON, names or a template;
+`-w` follows changes."""
 
 from __future__ import annotations
-
-from collections.abc import Iterable, Mapping
-from typing import Any, get_args
 
 import click
 
 from xene.api.errors import FieldError, Invalid
-from xene.api.meta import utc_now
-from xene.ctl.arguments import kind_and_name
-from xene.ctl.client import ResourceList
+from xene.ctl.completion import complete_kind_and_names
 from xene.ctl.connection import ServerConnection
-from xene.ctl.output import OutputFormat, format_names, format_objects, stdout_console
-from xene.ctl.tables import RowPrinter, build_table, render_plain, render_rich, sort_objects
-
-Object = Mapping[str, Any]
-
-
-class ObjectPrinter:
-    """Prints objects in one output format: first what was listed, then (watch) each change."""
-
-    def __init__(self, kind_plural: str, output: OutputFormat | None, watch: bool) -> None:
-        self.kind_plural = kind_plural
-        self.output = output
-        self.watch = watch
-        self._console = stdout_console()
-        self._rows = RowPrinter(self._console, kind_plural, wide=output == "wide")
-        self._printed_documents = 0
-
-    def print_listing(self, objects: list[Object], resource_version: str | None) -> None:
-        """The objects of a list, as a List object for YAML/JSON or a table."""
-        if self.output in ("yaml", "json") and not self.watch:
-            items = [dict(obj) for obj in objects]
-            as_list = ResourceList("List", items, resource_version).to_dict()
-            click.echo(format_objects(as_list, self.output), nl=False)
-        elif self.output in ("yaml", "json", "name") or self.watch:
-            self.print_changes(objects)
-        elif objects:
-            table = build_table(self.kind_plural, objects, utc_now(), wide=self.output == "wide")
-            if self._console.is_terminal:
-                render_rich(self._console, table)
-            else:
-                click.echo(render_plain(table), nl=False)
-        if not objects and self.output not in ("yaml", "json", "name"):
-            click.echo("No resources found.", err=True)
-
-    def print_single(self, obj: Object) -> None:
-        """One object asked for by name."""
-        if self.output in ("yaml", "json"):
-            self.print_changes([obj])
-        else:
-            self.print_listing([obj], None)
-
-    def print_changes(self, objects: Iterable[Object]) -> None:
-        """Objects one after another: table rows with fixed widths, names, or documents."""
-        if self.output in ("yaml", "json"):
-            for obj in objects:
-                if self.output == "yaml" and self._printed_documents:
-                    click.echo("---")
-                click.echo(format_objects(obj, self.output), nl=False)
-                self._printed_documents += 1
-        elif self.output == "name":
-            click.echo(format_names(objects), nl=False)
-        else:
-            self._rows.print_objects(objects, utc_now())
+from xene.ctl.formats import OutputFormat
+from xene.ctl.jsonpath import Path
+from xene.ctl.options import (
+    no_headers_option,
+    output_option,
+    selector_option,
+    show_labels_option,
+    sort_by_option,
+)
 
 
 @click.command()
-@click.argument("kind")
-@click.argument("name", required=False)
-@click.option("-o", "--output", type=click.Choice(get_args(OutputFormat)), help="Output format.")
-@click.option("-l", "--selector", metavar="K=V[,K=V]", help="Only objects with these labels.")
+@click.argument(
+    "targets",
+    nargs=-1,
+    required=True,
+    metavar="KIND[,KIND...] [NAME...]",
+    shell_complete=complete_kind_and_names,
+)
+@output_option()
+@selector_option()
 @click.option("-w", "--watch", is_flag=True, help="After listing, print each change as it happens.")
+@sort_by_option()
+@show_labels_option()
+@no_headers_option()
 @click.pass_obj
 def get(
     connection: ServerConnection,
-    kind: str,
-    name: str | None,
+    targets: tuple[str, ...],
     output: OutputFormat | None,
     selector: str | None,
     watch: bool,
+    sort_by: Path | None,
+    show_labels: bool,
+    no_headers: bool,
 ) -> None:
-    """List objects of KIND, or show the one called NAME.
+    """List objects of KINDs, or show the ones named.
 
     KIND is plural, singular or short: workflows (wf), pipelines (pl), triggers (tr),
-    agents (ag), pipelineruns (runs).
+    agents (ag), pipelineruns (runs); several kinds are joined by commas (get wf,pl).
+    Objects may also be named KIND/NAME (get wf/hello pl/hello.build).
+
+    \b
+    Examples:
+      xenectl get pipelines -l 'xene.dev/workflow in (hello,nightly)'
+      xenectl get runs -o jsonpath='{.items[*].metadata.name}'
+      xenectl get runs -o custom-columns=NAME:.metadata.name,PHASE:.status.phase
+      xenectl get runs --sort-by=.status.startedAt
+      xenectl get wf -o yaml > backup.yaml && xenectl apply -f backup.yaml
     """
-    kind_plural, name = kind_and_name(kind, name)
-    if name and selector:
-        raise Invalid([FieldError("--selector", "cannot be combined with a NAME")])
+    from xene.ctl.arguments import parse_targets
+    from xene.ctl.printing import ObjectPrinter
+
+    wanted = parse_targets(targets)
+    if wanted.named and selector:
+        raise Invalid([FieldError("--selector", "cannot be combined with names")])
+    if watch and len(wanted.kinds) > 1:
+        raise Invalid([FieldError("--watch", "watches one kind at a time")])
+    printer = ObjectPrinter(
+        output,
+        show_labels=show_labels,
+        headers=not no_headers,
+        sort_by=sort_by,
+        qualified_names=len(wanted.kinds) > 1,
+    )
     client = connection.client
-    printer = ObjectPrinter(kind_plural, output, watch)
-    if name:
-        single = client.get(kind_plural, name)
-        printer.print_single(single)
-        resource_version = (single.get("metadata") or {}).get("resourceVersion")
+    resource_version: str | None = None
+    if wanted.named:
+        found = [(plural, client.get(plural, name)) for plural, name in wanted.objects]
+        if len(found) == 1 and not watch:
+            printer.print_single(*found[0])
+            return
+        if watch and found:
+            resource_version = max(
+                (
+                    str((obj.get("metadata") or {}).get("resourceVersion") or "0")
+                    for _, obj in found
+                ),
+                key=int,
+            )
+            printer.print_changes(found[0][0], [obj for _, obj in found])
+        else:
+            printer.print_listing([(plural, [obj]) for plural, obj in found])
     else:
-        listing = client.list(kind_plural, selector)
-        printer.print_listing(sort_objects(kind_plural, listing.items), listing.resource_version)
-        resource_version = listing.resource_version
+        groups = []
+        for plural in wanted.kinds:
+            listing = client.list(plural, selector)
+            groups.append((plural, printer.sorted(plural, listing.items)))
+            resource_version = listing.resource_version
+        if watch:
+            printer.print_changes(wanted.kinds[0], groups[0][1])
+            if not groups[0][1] and printer.output.is_table:
+                click.echo(printer.empty_message, err=True)
+        else:
+            printer.print_listing(groups, resource_version if len(groups) == 1 else None)
     if not watch:
         return
+    names = {name for _, name in wanted.objects}
     # Watching from the revision just listed: nothing that changes in between is missed.
     for event in client.watch(
-        kind_plural, label_selector=selector, resource_version=resource_version
+        wanted.kinds[0], label_selector=selector, resource_version=resource_version
     ):
-        if name is None or (event.object.get("metadata") or {}).get("name") == name:
-            printer.print_changes([event.object])
+        if not names or (event.object.get("metadata") or {}).get("name") in names:
+            printer.print_changes(wanted.kinds[0], [event.object])

@@ -7,25 +7,16 @@ from typing import Any
 import click
 
 from xene.api.errors import Unavailable
-from xene.api.meta import utc_now
+from xene.ctl.completion import complete_pipelines
 from xene.ctl.connection import ServerConnection
-from xene.ctl.describe import describe
 from xene.ctl.errors import error_lines
-from xene.ctl.output import format_objects, stdout_console
-from xene.ctl.reports import (
-    ReportFilter,
-    load_local_reports,
-    newest_first,
-    report_table,
-    reports_dir,
-)
-from xene.ctl.runs import parse_pipeline, run_selector
-from xene.ctl.tables import render_plain, render_rich
 
 
 def _server_runs(
     connection: ServerConnection, workflow: str | None, pipeline: str | None, strict: bool
 ) -> list[dict[str, Any]]:
+    from xene.ctl.runs import run_selector
+
     selector = None
     if pipeline and ("/" in pipeline or "." in pipeline or workflow):
         selector = run_selector(workflow, pipeline)
@@ -43,7 +34,12 @@ def _server_runs(
 
 @click.command()
 @click.option("--workflow", metavar="W", help="Only runs of this workflow.")
-@click.option("--pipeline", metavar="P", help="Only runs of this pipeline (P or W/P).")
+@click.option(
+    "--pipeline",
+    metavar="P",
+    help="Only runs of this pipeline (P or W/P).",
+    shell_complete=complete_pipelines,
+)
 @click.option("--run", "number", type=click.IntRange(min=1), help="Only run number N.")
 @click.option("--task", metavar="T", help="Only runs with task T, showing its state.")
 @click.option("--status", metavar="PHASE", help="Only runs (or with --task, tasks) in PHASE.")
@@ -67,6 +63,19 @@ def report(
     output: str | None,
 ) -> None:
     """List run reports; one run (a single match) is shown with its tasks and steps."""
+    from xene.api.meta import utc_now
+    from xene.ctl.describe import describe
+    from xene.ctl.output import format_objects, stdout_console
+    from xene.ctl.reports import (
+        ReportFilter,
+        load_local_reports,
+        newest_first,
+        report_table,
+        reports_dir,
+    )
+    from xene.ctl.runs import parse_pipeline
+    from xene.ctl.tables import render_plain, render_rich
+
     if pipeline and "/" in pipeline:
         parse_pipeline(pipeline, "--pipeline")  # a clear error for a malformed W/P
     runs: list[dict[str, Any]] = []
