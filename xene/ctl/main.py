@@ -107,7 +107,8 @@ SECTIONS: dict[str, dict[str, CommandEntry]] = {
         "config": CommandEntry(
             "xene.ctl.commands.config",
             "config",
-            "Show or change where xenectl finds the API server ($XENE_CONFIG or ~/.xene/config).",
+            "Show or change where xenectl finds the API server "
+            "($XENECTL_CONFIG or ~/.xene/config).",
         ),
         "completion": CommandEntry(
             "xene.ctl.commands.completion",
