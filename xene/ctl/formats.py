@@ -61,6 +61,8 @@ def parse_output(text: str | None) -> OutputFormat:
     """The OutputFormat for `-o text`; ValueError naming the accepted formats otherwise."""
     if text is None or text == "":
         return OutputFormat()
+    # kubectl users write `-o=json`; click hands a short option's value over with the `=`.
+    text = text.removeprefix("=")
     name, sep, argument = text.partition("=")
     try:
         if name == "jsonpath" and sep:

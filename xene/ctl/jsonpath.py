@@ -244,6 +244,7 @@ def _render(nodes: Sequence[Node], root: Any, current: Any) -> Iterator[str]:
 # ---- parsing -----------------------------------------------------------------------------------
 
 _NUMBER = re.compile(r"-?\d+(\.\d+)?([eE][-+]?\d+)?$")
+_INDEX_OR_SLICE = re.compile(r"(-?\d*)(:(-?\d*))?(:(-?\d*))?")
 _OPERATORS = ("==", "!=", "<=", ">=", "<", ">")
 
 
@@ -351,7 +352,7 @@ class _PathParser:
     def member(self) -> Index | Field | Slice:
         if self.at("'") or self.at('"'):
             return Field(self.quoted())
-        match = re.compile(r"(-?\d*)(:(-?\d*))?(:(-?\d*))?").match(self.text, self.position)
+        match = _INDEX_OR_SLICE.match(self.text, self.position)
         assert match is not None
         if not match.group(0):
             raise self.error("expected an index, a slice, '*', a quoted key or a filter")

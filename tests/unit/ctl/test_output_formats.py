@@ -92,6 +92,7 @@ def test_jsonpath_on_a_list_and_on_one_object(xenectl, fake_api: FakeApiServer) 
     seed(fake_api)
     names = xenectl("get", "wf", "-o", "jsonpath={.items[*].metadata.name}")
     assert names.stdout == "hello other"
+    assert xenectl("get", "wf", "-o=jsonpath={.items[0].metadata.name}").stdout == "hello"
     one = xenectl("get", "wf", "hello", "-o", "jsonpath={.metadata.labels.team}")
     assert one.stdout == "core"
     ranged = xenectl(
