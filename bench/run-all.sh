@@ -29,6 +29,7 @@ run() {
 run bench.scale "${scale_args[@]}"
 run bench.memory "${memory_args[@]}"
 run bench.dag
+run bench.cli_startup
 # Docker figures are skipped inside when no engine answers; the process executor's are not.
 run bench.latency "${latency_args[@]}"
 if "$python" -c 'import docker; docker.from_env(timeout=5).ping()' >/dev/null 2>&1; then
