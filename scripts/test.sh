@@ -11,6 +11,9 @@ need_apt=()
 command -v /usr/bin/etcd >/dev/null 2>&1 || need_apt+=(etcd-server)
 command -v dockerd >/dev/null 2>&1 || need_apt+=(docker.io)
 [ -x /usr/bin/busybox ] || [ -x /bin/busybox ] || need_apt+=(busybox-static)
+# xenectl's completion tests source its scripts in each shell it supports.
+command -v zsh >/dev/null 2>&1 || need_apt+=(zsh)
+command -v fish >/dev/null 2>&1 || need_apt+=(fish)
 if [ ${#need_apt[@]} -gt 0 ]; then
   say "installing ${need_apt[*]}"
   if [ "$(id -u)" -ne 0 ]; then sudo_cmd=sudo; else sudo_cmd=; fi

@@ -12,6 +12,7 @@ import hmac
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import time
@@ -637,3 +638,55 @@ def test_bash_completion_of_kinds_and_names_from_the_server(cluster: Cluster) ->
     silent = bash_complete(cluster, "xenectl get pl ", env={"XENE_SERVER": "http://127.0.0.1:9"})
     assert silent == []
     assert time.monotonic() - started < 10
+
+
+def shell(name: str) -> str:
+    found = shutil.which(name)
+    if found is None:
+        pytest.skip(f"{name} is not installed (scripts/test.sh installs it)")
+    return found
+
+
+def test_zsh_completion_script_completes_names_from_the_server(cluster: Cluster) -> None:
+    cluster.apply(workflow("zcompl", {"p": pipeline("true")}))
+    xenectl = console_script("xenectl")
+    # The script's own function runs; compadd and _describe (which need an interactive line
+    # editor) are replaced by ones that print what they were given.
+    script = (
+        "autoload -U compinit && compinit -u\n"
+        f'source <("{xenectl}" completion zsh)\n'
+        'compadd() { print -l -- "${(@P)${@[-1]}}" }\n'
+        '_describe() { print -l -- "${(@P)${@[-2]}}" }\n'
+        f'path=("{Path(xenectl).parent}" $path)\n'
+        "words=(xenectl get pl zcompl); CURRENT=4\n"
+        "[[ ${_comps[xenectl]} == _xenectl_completion ]] || exit 3\n"
+        "_xenectl_completion\n"
+    )
+    result = subprocess.run(
+        [shell("zsh"), "-f", "-c", script],
+        env={**cluster.server.env, "HOME": str(cluster.workdir)},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["zcompl.p"]
+
+
+def test_fish_completion_script_completes_kinds_and_names(cluster: Cluster) -> None:
+    cluster.apply(workflow("fcompl", {"p": pipeline("true")}))
+    xenectl = console_script("xenectl")
+    script = (
+        f'set -x PATH "{Path(xenectl).parent}" $PATH; xenectl completion fish | source; '
+        'complete -C "xenectl get pipel"; complete -C "xenectl describe pl fcompl"'
+    )
+    result = subprocess.run(
+        [shell("fish"), "--no-config", "-c", script],
+        env={**cluster.server.env, "HOME": str(cluster.workdir)},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 0, result.stderr
+    offered = [line.split("\t")[0] for line in result.stdout.splitlines()]
+    assert {"pipelines", "pipeline", "fcompl.p"} <= set(offered)
