@@ -16,6 +16,7 @@ if TYPE_CHECKING:  # rich and yaml are imported when first used: start-up time
 PHASE_STYLES: dict[str, str] = {
     "Scheduled": "green",
     "Ready": "green",
+    "Ready,SchedulingDisabled": "yellow",  # cordoned: alive, but takes nothing new
     "Succeeded": "green",
     "Success": "green",
     "NotScheduled": "red",
