@@ -7,7 +7,8 @@ import asyncio
 import pytest
 
 from tests.integration.runs.conftest import create_pipeline, schedule
-from xene.api.errors import Invalid, NotFound
+from xene.api.errors import Conflict, Invalid, NotFound
+from xene.api.pipeline import Pipeline
 from xene.api.run import PipelineRun, RunPhase, RunTrigger
 from xene.apiserver.services.agents import COMMANDS_PREFIX, AgentCommand
 from xene.apiserver.services.cluster_view import alive_key
@@ -143,3 +144,53 @@ async def test_a_run_of_a_pipeline_on_a_live_agent_is_dispatched_as_it_is_create
     assert waiting.run is not None and waiting.run.status.agent is None
     assert waiting.run.status.attempts == []
     assert (await etcd_store.list_raw(f"{COMMANDS_PREFIX}departed/"))[0] == {}
+
+
+async def test_rerun_repeats_parameters_environment_and_trigger(
+    etcd_store: ObjectStore, runs: RunService
+) -> None:
+    await create_pipeline(etcd_store, "p")
+    hook = RunTrigger(type="webhook", name="push", deliveryId="d-1", payload='{"ref": "main"}')
+    first = await runs.create_run(
+        "wf.p", trigger=hook, parameters={"A": "1"}, env={"XENE_REF": "main"}, dedup_key="k"
+    )
+    assert first.run is not None
+    again = await runs.rerun("wf.p.1")
+    assert again.metadata.name == "wf.p.2"
+    assert again.spec.parameters == {"A": "1"}
+    assert again.spec.env == {"XENE_REF": "main"}
+    assert again.spec.trigger == hook.model_copy(update={"rerunOf": "wf.p.1"})
+    # A rerun is new work, never the run an idempotency key already found.
+    assert "xene.dev/dedup-key" not in again.metadata.annotations
+    with pytest.raises(NotFound, match=r"wf\.p\.9"):
+        await runs.rerun("wf.p.9")
+    await etcd_store.delete(Pipeline, "wf.p")
+    with pytest.raises(NotFound, match=r"its pipeline wf\.p no longer exists"):
+        await runs.rerun("wf.p.1")
+    assert len(await runs.list_runs("wf.p")) == 2
+
+
+async def test_delete_takes_a_run_no_agent_holds_and_refuses_an_assigned_one(
+    etcd_store: ObjectStore, runs: RunService
+) -> None:
+    await create_pipeline(etcd_store, "p")
+    await runs.create_run("wf.p", trigger=MANUAL, dedup_key="tick-1")
+    await runs.create_run("wf.p", trigger=MANUAL)
+
+    def assign(run: PipelineRun) -> PipelineRun:
+        run.status.agent = "a1"
+        run.status.phase = RunPhase.RUNNING
+        return run
+
+    await etcd_store.mutate(PipelineRun, "wf.p.2", assign)
+    with pytest.raises(Conflict, match=r"cancel it first \(xenectl cancel wf.p.2\)"):
+        await runs.delete("wf.p.2")
+    assert (await runs.get("wf.p.2")).status.phase == RunPhase.RUNNING
+
+    deleted = await runs.delete("wf.p.1")  # Pending, never dispatched
+    assert deleted.metadata.name == "wf.p.1"
+    with pytest.raises(NotFound):
+        await runs.get("wf.p.1")
+    # Its idempotency key went with it: the same key makes a new run.
+    again = await runs.create_run("wf.p", trigger=MANUAL, dedup_key="tick-1")
+    assert again.created and again.run is not None and again.run.spec.number == 3
