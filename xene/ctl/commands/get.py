@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from xene.api.errors import FieldError, Invalid
@@ -17,6 +19,10 @@ from xene.ctl.options import (
     show_labels_option,
     sort_by_option,
 )
+
+if TYPE_CHECKING:
+    from xene.ctl.client import XeneClient
+    from xene.ctl.printing import ObjectPrinter
 
 
 @click.command()
@@ -74,41 +80,50 @@ def get(
         qualified_names=len(wanted.kinds) > 1,
     )
     client = connection.client
-    resource_version: str | None = None
-    if wanted.named:
+    if watch:
+        _list_then_watch(client, printer, wanted.kinds[0], [n for _, n in wanted.objects], selector)
+    elif wanted.named:
         found = [(plural, client.get(plural, name)) for plural, name in wanted.objects]
-        if len(found) == 1 and not watch:
+        if len(found) == 1:
             printer.print_single(*found[0])
-            return
-        if watch and found:
-            resource_version = max(
-                (
-                    str((obj.get("metadata") or {}).get("resourceVersion") or "0")
-                    for _, obj in found
-                ),
-                key=int,
-            )
-            printer.print_changes(found[0][0], [obj for _, obj in found])
         else:
             printer.print_listing([(plural, [obj]) for plural, obj in found])
     else:
         groups = []
+        revision = None
         for plural in wanted.kinds:
             listing = client.list(plural, selector)
             groups.append((plural, printer.sorted(plural, listing.items)))
-            resource_version = listing.resource_version
-        if watch:
-            printer.print_changes(wanted.kinds[0], groups[0][1])
-            if not groups[0][1] and printer.output.is_table:
-                click.echo(printer.empty_message, err=True)
-        else:
-            printer.print_listing(groups, resource_version if len(groups) == 1 else None)
-    if not watch:
-        return
-    names = {name for _, name in wanted.objects}
-    # Watching from the revision just listed: nothing that changes in between is missed.
+            revision = listing.resource_version
+        printer.print_listing(groups, revision if len(groups) == 1 else None)
+
+
+def _list_then_watch(
+    client: XeneClient,
+    printer: ObjectPrinter,
+    kind_plural: str,
+    names: list[str],
+    selector: str | None,
+) -> None:
+    """Print the objects (those named, else all that match), then each change to them."""
+    from xene.api.errors import NotFound
+    from xene.api.kind_names import KIND_OF_PLURAL
+
+    # One list gives the revision every later change is newer than: watching from it misses
+    # nothing, which per-object revisions of several objects could not promise.
+    listing = client.list(kind_plural, selector)
+    objects = printer.sorted(kind_plural, listing.items)
+    if names:
+        by_name = {(obj.get("metadata") or {}).get("name"): obj for obj in objects}
+        for name in names:
+            if name not in by_name:
+                raise NotFound(f"{KIND_OF_PLURAL[kind_plural].lower()} '{name}' not found")
+        objects = [by_name[name] for name in names]
+    printer.print_changes(kind_plural, objects)
+    if not objects and printer.output.is_table:
+        click.echo(printer.empty_message, err=True)
     for event in client.watch(
-        wanted.kinds[0], label_selector=selector, resource_version=resource_version
+        kind_plural, label_selector=selector, resource_version=listing.resource_version
     ):
         if not names or (event.object.get("metadata") or {}).get("name") in names:
-            printer.print_changes(wanted.kinds[0], [event.object])
+            printer.print_changes(kind_plural, [event.object])
