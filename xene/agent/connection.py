@@ -35,12 +35,12 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from pydantic import ValidationError
 
 from xene import __version__
-from xene.agent.backoff import ReconnectBackoff
 from xene.agent.runs.outbox import Outbox, report_seq
 from xene.agent.settings import AgentSettings
 from xene.agent.supervisor import AssignedPipeline, PipelineState, PipelineSupervisor
 from xene.api.errors import Unavailable
 from xene.api.pipeline import Pipeline
+from xene.backoff import Backoff
 from xene.proto.xene.v1 import agent_pb2
 from xene.proto.xene.v1.agent_pb2_grpc import AgentServiceStub
 
@@ -128,7 +128,7 @@ class ServerConnection:
         settings: AgentSettings,
         supervisor: PipelineSupervisor,
         *,
-        backoff: ReconnectBackoff | None = None,
+        backoff: Backoff | None = None,
         monotonic: Callable[[], float] = time.monotonic,
         command_handler: CommandHandler = refuse_commands,
         reports: Outbox | None = None,
@@ -136,7 +136,7 @@ class ServerConnection:
     ) -> None:
         self.settings = settings
         self.supervisor = supervisor
-        self.backoff = backoff or ReconnectBackoff()
+        self.backoff = backoff or Backoff()
         self.monotonic = monotonic
         self.command_handler = command_handler
         self.reports = reports

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from xene.api.pipeline import AgentPipelinePhase, Pipeline
+from xene.backoff import Backoff
 
 log = logging.getLogger(__name__)
 
@@ -180,18 +181,18 @@ class PipelineSupervisor:
             return
         log.info("now running pipeline %s (generation %d)", assigned.name, assigned.generation)
         self._set_state(assigned, AgentPipelinePhase.RUNNING, "")
-        delay = self._restart_initial
+        backoff = Backoff(self._restart_initial, self._restart_max)
         try:
             while True:
                 try:
                     await self.handler.run_pipeline(assigned)
                 except Exception as exc:
+                    delay = backoff.next_delay()
                     log.exception(
-                        "pipeline %s failed; restarting it in %.0fs", assigned.name, delay
+                        "pipeline %s failed; restarting it in %.1fs", assigned.name, delay
                     )
                     self._set_state(assigned, AgentPipelinePhase.ERROR, str(exc) or repr(exc))
                     await asyncio.sleep(delay)
-                    delay = min(delay * 2, self._restart_max)
                     self._set_state(assigned, AgentPipelinePhase.RUNNING, "")
                     continue
                 await asyncio.Future()  # nothing (more) to serve: stay assigned until stopped

@@ -7,7 +7,8 @@ import contextlib
 import logging
 
 from xene.api.errors import Gone, Unavailable
-from xene.store.etcd import Backoff, Compare, EtcdClient, Get, Put, RangeResult
+from xene.backoff import Backoff
+from xene.store.etcd import Compare, EtcdClient, Get, Put, RangeResult
 from xene.store.leases import Lease
 
 log = logging.getLogger(__name__)

@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from xene.api.errors import Unavailable, XeneError
+from xene.backoff import Backoff
 
 log = logging.getLogger(__name__)
 
@@ -273,11 +274,10 @@ class EmbeddedEtcd:
         self._process = self._spawn(command)
         try:
             deadline = time.monotonic() + self.startup_timeout
-            delay = 0.01
+            polling = Backoff(0.01, 0.2, jitter=0.0)
             while not await self._healthy():
                 self._raise_if_failed(deadline)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 0.2)
+                await asyncio.sleep(polling.next_delay())
         except BaseException:
             self.kill()
             raise
@@ -289,11 +289,10 @@ class EmbeddedEtcd:
         self._process = self._spawn(self._prepare())
         try:
             deadline = time.monotonic() + self.startup_timeout
-            delay = 0.01
+            polling = Backoff(0.01, 0.2, jitter=0.0)
             while not self._healthy_blocking():
                 self._raise_if_failed(deadline)
-                time.sleep(delay)
-                delay = min(delay * 2, 0.2)
+                time.sleep(polling.next_delay())
         except BaseException:
             self.kill()
             raise

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
@@ -19,6 +18,7 @@ import grpc
 from aetcd import rpc
 
 from xene.api.errors import FieldError, Gone, Invalid, NotFound, TooLarge, Unavailable, XeneError
+from xene.backoff import Backoff
 
 log = logging.getLogger(__name__)
 
@@ -308,25 +308,6 @@ def _never_sent(error: grpc.aio.AioRpcError) -> bool:
     return error.code() == grpc.StatusCode.UNAVAILABLE and (
         "failed to connect" in details or "connection refused" in details
     )
-
-
-class Backoff:
-    """Jittered exponential delays for retry loops."""
-
-    def __init__(self, initial: float = 0.1, maximum: float = 1.0) -> None:
-        self.initial = initial
-        self.maximum = maximum
-        self._next = initial
-
-    def reset(self) -> None:
-        """Start again from the initial delay."""
-        self._next = self.initial
-
-    def next_delay(self) -> float:
-        """The delay to sleep now; later ones grow up to `maximum`."""
-        delay = self._next
-        self._next = min(self.maximum, self._next * 2)
-        return delay * random.uniform(0.5, 1.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -743,7 +724,8 @@ class EtcdClient:
         start = to_bytes(key)
         range_end = prefix_range_end(start) if prefix else b""
         next_revision = start_revision
-        backoff = Backoff()
+        # etcd restarts within a second or two; check again that soon.
+        backoff = Backoff(0.1, 1.0)
         while True:
             if self._closed:
                 raise Unavailable("the etcd client is closed")

@@ -11,7 +11,6 @@ import asyncio
 import inspect
 import json
 import logging
-import random
 import uuid
 from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from xene.api.errors import (
     XeneError,
 )
 from xene.api.meta import Resource, utc_now
+from xene.backoff import Backoff
 from xene.store.election import Election
 from xene.store.etcd import (
     Compare,
@@ -52,6 +52,10 @@ MAX_NAME_LENGTH = 253
 _RESERVED_RAW = ("registry/", "elections/")
 
 EventType = Literal["ADDED", "MODIFIED", "DELETED"]
+
+# Full jitter: writers that collided on one key spread out instead of colliding again.
+_COLLISION_BACKOFF = Backoff(0.002, 0.05, jitter=1.0)
+_COUNTER_BACKOFF = Backoff(0.001, 0.02, jitter=1.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -377,7 +381,7 @@ class ObjectStore:
                 return await self._replace(stored, changed, extra)
             except Conflict:
                 # Spread the retries of writers that collided so they do not collide again.
-                await asyncio.sleep(random.uniform(0, min(0.05, 0.002 * 2**attempt)))
+                await asyncio.sleep(_COLLISION_BACKOFF.delay(attempt))
         raise Conflict(
             f"{_kind(cls)} '{name}' kept changing under concurrent writers: "
             f"gave up after {attempts} attempts"
@@ -475,7 +479,7 @@ class ObjectStore:
             assert isinstance(found, RangeResult)
             kv = found.kvs[0] if found.kvs else None
             if attempt >= 3:
-                await asyncio.sleep(random.uniform(0, min(0.02, 0.001 * attempt)))
+                await asyncio.sleep(_COUNTER_BACKOFF.delay(attempt - 3))
         raise Conflict(f"counter {full} is too contended: gave up after 1000 attempts")
 
     # -- coordination ---------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Pure helpers of the etcd client: endpoint parsing, key ranges, compares, backoff."""
+"""Pure helpers of the etcd client: endpoint parsing, key ranges, compares, error mapping."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import pytest
 
 from xene.api.errors import Gone, Invalid, TooLarge, Unavailable
 from xene.store.etcd import (
-    Backoff,
     Compare,
     Endpoint,
     EtcdClient,
@@ -73,15 +72,6 @@ def test_compares_become_etcd_messages():
     assert _compare_message(Compare.value_is("/k", "v")).value == b"v"
     with pytest.raises(TypeError, match="needs an int"):
         _compare_message(Compare("/k", "mod", "==", b"x"))
-
-
-def test_backoff_grows_to_its_cap_and_resets():
-    backoff = Backoff(0.1, 1.0)
-    delays = [backoff.next_delay() for _ in range(8)]
-    assert all(0.05 <= d <= 1.0 for d in delays)
-    assert max(delays[-3:]) > 0.4
-    backoff.reset()
-    assert backoff.next_delay() <= 0.1
 
 
 class _RpcError(grpc.aio.AioRpcError):

@@ -26,6 +26,7 @@ from xene.api.errors import Unavailable
 from xene.api.pipeline import Pipeline
 from xene.api.trigger import trigger_object_name
 from xene.api.workflow import TriggerSpec
+from xene.backoff import Backoff
 from xene.engine.clock import SYSTEM_CLOCK, Clock
 
 log = logging.getLogger(__name__)
@@ -163,7 +164,10 @@ class CronTrigger:
         """Ask for the tick's run, retrying while the server is unreachable, until the tick's
         deadline (startingDeadline, else the next tick)."""
         give_up = tick + self.deadline if self.deadline else self.schedule.next_after(tick)
-        delay = self.options.retry_initial_seconds
+        # No jitter: only the agent running the pipeline asks for its tick.
+        backoff = Backoff(
+            self.options.retry_initial_seconds, self.options.retry_max_seconds, jitter=0.0
+        )
         trigger = {"type": "cron", "name": self.spec.name, "scheduledTime": tick.isoformat()}
         while True:
             problem: str
@@ -187,16 +191,16 @@ class CronTrigger:
             if remaining <= 0:
                 self._missed(1, f"no run for tick {tick.isoformat()}: {problem}")
                 return FireResult(error=problem)
+            delay = min(backoff.next_delay(), remaining)
             log.warning(
                 "trigger %s of %s: tick %s not started yet (%s); retrying in %.1fs",
                 self.spec.name,
                 self.pipeline_name,
                 tick.isoformat(),
                 problem,
-                min(delay, remaining),
+                delay,
             )
-            await self.clock.sleep(min(delay, remaining))
-            delay = min(delay * 2, self.options.retry_max_seconds)
+            await self.clock.sleep(delay)
 
     def _fired(self, tick: datetime, response: Any) -> FireResult:
         skipped = getattr(response, "skipped", "") or None

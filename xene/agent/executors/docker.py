@@ -32,6 +32,7 @@ import requests
 from docker.types import Mount
 
 from xene.api.workflow import StepSpec, TaskSpec, parse_memory
+from xene.backoff import Backoff
 from xene.engine.events import OutputStream
 from xene.engine.executor import Executor, ExecutorError, OutputCallback, TaskContext, Workspace
 from xene.engine.shielding import complete_despite_cancel
@@ -452,7 +453,7 @@ class DockerTaskContext(TaskContext):
 
     async def _exit_code(self, exec_id: str) -> int:
         # The output stream can end a moment before the daemon records the exit.
-        delay = 0.005
+        polling = Backoff(0.005, 0.1, jitter=0.0)
         deadline = time.monotonic() + 5.0
         while time.monotonic() < deadline:
             info = await self._api.checked(
@@ -460,8 +461,7 @@ class DockerTaskContext(TaskContext):
             )
             if not info.get("Running") and info.get("ExitCode") is not None:
                 return int(info["ExitCode"])
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 0.1)
+            await asyncio.sleep(polling.next_delay())
         raise ExecutorError("the step's exit code could not be read from Docker")
 
     async def _stop_step(self, stream: _ExecStream, on_output: OutputCallback) -> None:

@@ -50,6 +50,7 @@ from xene.agent.executors.docker import (
     FreshContainers,
     _explain,
 )
+from xene.backoff import Backoff
 from xene.engine.executor import ExecutorError
 from xene.engine.shielding import complete_despite_cancel
 
@@ -270,17 +271,17 @@ class WarmPool(ContainerFactory):
     # -- filling --------------------------------------------------------------------------
 
     async def _fill(self) -> None:
-        delay = _RETRY_SECONDS
+        backoff = Backoff(_RETRY_SECONDS, _MAX_RETRY_SECONDS)
         while True:
             self._wake.clear()
             try:
                 await self._top_up()
-                delay = _RETRY_SECONDS
+                backoff.reset()
                 self._progress.set()
             except ExecutorError as exc:
-                log.warning("warm pool: %s; trying again in %.0fs", exc, delay)
+                delay = backoff.next_delay()
+                log.warning("warm pool: %s; trying again in %.1fs", exc, delay)
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, _MAX_RETRY_SECONDS)
                 continue
             if not self._full():
                 continue

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 
 from xene.api.errors import Gone, Unavailable, XeneError
 from xene.apiserver.controllers.base import Controller, WatchSource
+from xene.backoff import Backoff
 from xene.store.objects import ObjectStore
 
 log = logging.getLogger(__name__)
@@ -60,7 +60,7 @@ class ControllerRunner:
         self.controller = controller
         self.queue = KeyQueue()
         self._workers = workers
-        self._max_backoff = max_backoff_seconds
+        self._retry_backoff = Backoff(0.2, max_backoff_seconds)
         self._failures: dict[str, int] = {}
         self._retry_tasks: set[asyncio.Task[None]] = set()
 
@@ -82,14 +82,14 @@ class ControllerRunner:
             await asyncio.gather(*self._retry_tasks, return_exceptions=True)
 
     async def _feed(self, source: WatchSource) -> None:
-        delay = 0.2
+        backoff = Backoff(0.2, 5.0)
         while True:
             try:
                 items, revision = await self.store.list(source.kind)
                 for item in items:
                     for key in source.keys_of(item):
                         self.queue.add(key)
-                delay = 0.2
+                backoff.reset()
                 async for event in self.store.watch(source.kind, from_revision=revision + 1):
                     for key in source.keys_of(event.object):
                         self.queue.add(key)
@@ -100,9 +100,9 @@ class ControllerRunner:
                     source.kind.plural,
                 )
             except Unavailable as exc:
+                delay = backoff.next_delay()
                 log.warning("%s: %s; retrying in %.1fs", self.controller.name, exc, delay)
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
 
     async def _resync(self) -> None:
         # A periodic full pass catches anything a watch could not express (e.g. time passing).
@@ -133,7 +133,7 @@ class ControllerRunner:
             except Exception as exc:
                 failures = self._failures.get(key, 0) + 1
                 self._failures[key] = failures
-                delay = min(self._max_backoff, 0.1 * 2**failures) * (0.5 + random.random() / 2)
+                delay = self._retry_backoff.delay(failures - 1)
                 level = logging.WARNING if isinstance(exc, XeneError) else logging.ERROR
                 log.log(
                     level,

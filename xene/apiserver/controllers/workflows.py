@@ -19,6 +19,7 @@ from xene.api.pipeline import Pipeline
 from xene.api.trigger import Trigger
 from xene.api.workflow import Workflow
 from xene.apiserver.controllers.base import KeySource, WatchSource, own_name
+from xene.backoff import Backoff
 from xene.store.objects import ObjectStore
 
 log = logging.getLogger(__name__)
@@ -107,7 +108,7 @@ class SpecChanges:
                     enqueue(key)
 
     async def _follow(self, enqueue: Callable[[str], None]) -> None:
-        delay = 0.2
+        backoff = Backoff(0.2, 5.0)
         while True:
             try:
                 items, revision = await self.store.list(self.kind)
@@ -119,7 +120,7 @@ class SpecChanges:
                     self._changed(obj)
                     for key in self.keys_of(obj):
                         enqueue(key)
-                delay = 0.2
+                backoff.reset()
                 async for event in self.store.watch(self.kind, from_revision=revision + 1):
                     obj = event.object
                     if event.type == "DELETED":
@@ -131,9 +132,9 @@ class SpecChanges:
             except Gone:
                 log.info("workflows: watch of %s expired; listing again", self.kind.plural)
             except Unavailable as exc:
+                delay = backoff.next_delay()
                 log.warning("workflows: %s; retrying in %.1fs", exc, delay)
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
 
 
 class WorkflowController:

@@ -26,6 +26,7 @@ from xene.apiserver.services.run_reports import (
     RunUpdateReport,
 )
 from xene.apiserver.services.runs import CreatedRun
+from xene.backoff import Backoff
 from xene.proto.xene.v1 import agent_pb2, agent_pb2_grpc
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,7 @@ log = logging.getLogger(__name__)
 HELLO_TIMEOUT_SECONDS = 10.0
 # Tries of a run report while etcd is unavailable, before the stream is ended.
 REPORT_ATTEMPTS = 4
+_REPORT_BACKOFF = Backoff(0.1, 1.0)
 
 R = TypeVar("R")
 
@@ -354,7 +356,6 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
     async def _retrying(self, session: AgentSession, call: Callable[[], Awaitable[R]]) -> R:
         """`call()`, retried briefly while etcd is unavailable; then the stream is ended so the
         agent replays its unacknowledged reports on a new one."""
-        delay = 0.1
         for attempt in range(REPORT_ATTEMPTS):
             try:
                 return await call()
@@ -362,8 +363,7 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
                 if attempt == REPORT_ATTEMPTS - 1:
                     session.end(Unavailable(f"cannot store run reports now: {exc.message}"))
                     raise
-                await asyncio.sleep(delay)
-                delay *= 2
+                await asyncio.sleep(_REPORT_BACKOFF.delay(attempt))
         raise AssertionError("unreachable")
 
     async def _write(

@@ -51,6 +51,7 @@ from xene.apiserver.services.cluster_view import (
     alive_key,
     encode_alive,
 )
+from xene.backoff import Backoff
 from xene.store.etcd import KeyValue
 from xene.store.objects import ObjectStore
 
@@ -312,11 +313,12 @@ class AgentService:
     async def run(self) -> None:
         """Deliver commands written for agents whose streams this replica holds."""
         prefix = self.store.raw_key(COMMANDS_PREFIX.rstrip("/")) + "/"
-        delay = 0.2
+        backoff = Backoff(0.2, 5.0)
         while True:
             try:
                 result = await self.store.client.get_prefix(prefix, keys_only=True)
                 self._commands_ready.set()
+                backoff.reset()
                 events = self.store.client.watch_prefix(prefix, start_revision=result.revision + 1)
                 try:
                     async for event in events:
@@ -325,9 +327,9 @@ class AgentService:
                 finally:
                     await events.aclose()
             except XeneError as exc:
+                delay = backoff.next_delay()
                 log.warning("command delivery: %s; retrying in %.1fs", exc, delay)
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
 
     def _route(self, kv: KeyValue, prefix: str) -> None:
         agent, _, _ = kv.key.decode()[len(prefix) :].partition("/")

@@ -25,6 +25,7 @@ from xene.apiserver.services.placement import (
     PlacementIndex,
     selector_matches,
 )
+from xene.backoff import Backoff
 from xene.store.etcd import KeyValue
 from xene.store.objects import ObjectStore
 
@@ -401,20 +402,20 @@ class ClusterView:
             group.create_task(self._follow(self._follow_alive, "agent liveness keys"))
 
     async def _follow(self, follow: Callable[[], Any], what: str) -> None:
-        delay = 0.2
+        backoff = Backoff(0.2, 5.0)
         while True:
             try:
                 await follow()
             except Gone:
                 log.info("cluster view: watch of %s expired; listing again", what)
-                delay = 0.2
+                backoff.reset()
                 continue
             except XeneError as exc:
+                delay = backoff.next_delay()
                 log.warning(
                     "cluster view: following %s failed (%s); retrying in %.1fs", what, exc, delay
                 )
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 5.0)
+                await asyncio.sleep(delay)
 
     async def _follow_pipelines(self) -> None:
         items, revision = await self.store.list(Pipeline)
