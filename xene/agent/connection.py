@@ -101,18 +101,21 @@ def _json_default(value: Any) -> Any:
 
 
 @dataclass
-class _StreamQueue:
+class StreamQueue:
     """Messages waiting to go out on the current stream; None closes the agent's side."""
 
     queue: asyncio.Queue[agent_pb2.AgentMessage | None]
 
     def send(self, message: agent_pb2.AgentMessage) -> None:
+        """Queue a message for the stream."""
         self.queue.put_nowait(message)
 
     def close(self) -> None:
+        """End the agent's side of the stream once the queued messages are out."""
         self.queue.put_nowait(None)
 
     async def drain(self) -> AsyncIterator[agent_pb2.AgentMessage]:
+        """The queued messages, in order, until the queue is closed."""
         while True:
             message = await self.queue.get()
             if message is None:
@@ -146,7 +149,7 @@ class ServerConnection:
         self.lease_ttl = 0.0
         # Monotonic time until which the server certainly still holds our liveness lease.
         self.renewed_until: float | None = None
-        self._stream: _StreamQueue | None = None
+        self._stream: StreamQueue | None = None
         self._requests: dict[str, asyncio.Future[agent_pb2.CreateRunResponse]] = {}
         self._call: grpc.aio.StreamStreamCall | None = None
         self._call_ended_by: str | None = None
@@ -271,7 +274,7 @@ class ServerConnection:
 
     async def _session(self, stop: asyncio.Event) -> bool:
         """Run one stream; True if the server welcomed us. Raises AioRpcError on RPC failure."""
-        stream = _StreamQueue(asyncio.Queue())
+        stream = StreamQueue(asyncio.Queue())
         welcomed = False
         async with self._channel() as channel:
             hello_sent = self.monotonic()
@@ -323,7 +326,7 @@ class ServerConnection:
             call.cancel()
 
     def _welcomed(
-        self, welcome: agent_pb2.Welcome, hello_sent: float, stream: _StreamQueue
+        self, welcome: agent_pb2.Welcome, hello_sent: float, stream: StreamQueue
     ) -> asyncio.Task[None]:
         self.server_identity = welcome.server
         self.lease_ttl = welcome.lease_ttl_seconds
@@ -347,13 +350,13 @@ class ServerConnection:
         interval = max(welcome.heartbeat_interval_seconds, 0.05)
         return asyncio.create_task(self._welcomed_loops(interval, stream))
 
-    async def _welcomed_loops(self, interval: float, stream: _StreamQueue) -> None:
+    async def _welcomed_loops(self, interval: float, stream: StreamQueue) -> None:
         async with asyncio.TaskGroup() as group:
             group.create_task(self._heartbeats(interval, stream))
             if self.reports is not None:
                 group.create_task(self._send_reports(self.reports, stream))
 
-    async def _send_reports(self, reports: Outbox, stream: _StreamQueue) -> None:
+    async def _send_reports(self, reports: Outbox, stream: StreamQueue) -> None:
         """Send unacknowledged reports in seq order, keeping at most REPORT_WINDOW in flight.
 
         A new stream starts from the beginning: whatever the last one carried without an
@@ -375,7 +378,7 @@ class ServerConnection:
         log.info("assignments from the server: %d pipeline(s): %s", len(desired), names)
         self.supervisor.converge(desired)
 
-    async def _heartbeats(self, interval: float, stream: _StreamQueue) -> None:
+    async def _heartbeats(self, interval: float, stream: StreamQueue) -> None:
         seq = 0
         while True:
             await asyncio.sleep(interval)
@@ -398,7 +401,7 @@ class ServerConnection:
             self.renewed_until = until
             self._fence_changed.set()
 
-    async def _goodbye_on_stop(self, stop: asyncio.Event, stream: _StreamQueue) -> None:
+    async def _goodbye_on_stop(self, stop: asyncio.Event, stream: StreamQueue) -> None:
         await stop.wait()
         log.info("shutting down: saying goodbye to the server")
         stream.send(agent_pb2.AgentMessage(goodbye=agent_pb2.Goodbye(reason="agent stopping")))

@@ -591,7 +591,7 @@ class EtcdClient:
     ) -> TxnResult:
         """Run `success` when every compare holds, else `failure`, atomically."""
         request = rpc.TxnRequest(
-            compare=[_compare_message(c) for c in compare],
+            compare=[compare_message(c) for c in compare],
             success=[_op_message(op) for op in success],
             failure=[_op_message(op) for op in failure],
         )
@@ -804,7 +804,8 @@ class _StreamEnded(Exception):
     """A watch stream stopped without an RPC error; it is re-created."""
 
 
-def _compare_message(compare: Compare) -> Any:
+def compare_message(compare: Compare) -> Any:
+    """The etcd protocol's Compare message for one condition of a transaction."""
     ops = {
         "==": rpc.Compare.EQUAL,
         "!=": rpc.Compare.NOT_EQUAL,

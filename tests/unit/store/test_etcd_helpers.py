@@ -10,7 +10,7 @@ from xene.store.etcd import (
     Compare,
     Endpoint,
     EtcdClient,
-    _compare_message,
+    compare_message,
     parse_endpoints,
     prefix_range_end,
 )
@@ -66,12 +66,12 @@ def test_prefix_range_end_covers_exactly_the_prefix():
 
 
 def test_compares_become_etcd_messages():
-    message = _compare_message(Compare.mod_revision_is("/k", 42))
+    message = compare_message(Compare.mod_revision_is("/k", 42))
     assert (message.key, message.mod_revision) == (b"/k", 42)
-    assert _compare_message(Compare.missing("/k")).version == 0
-    assert _compare_message(Compare.value_is("/k", "v")).value == b"v"
+    assert compare_message(Compare.missing("/k")).version == 0
+    assert compare_message(Compare.value_is("/k", "v")).value == b"v"
     with pytest.raises(TypeError, match="needs an int"):
-        _compare_message(Compare("/k", "mod", "==", b"x"))
+        compare_message(Compare("/k", "mod", "==", b"x"))
 
 
 class _RpcError(grpc.aio.AioRpcError):

@@ -62,7 +62,8 @@ def _slug(text: str, limit: int = 40) -> str:
     return cleaned[:limit] or "x"
 
 
-def _explain(exc: BaseException) -> str:
+def explain_error(exc: BaseException) -> str:
+    """What went wrong with a Docker call, in the engine's words when it gave any."""
     explanation = getattr(exc, "explanation", None)
     if explanation:
         return str(explanation)
@@ -71,7 +72,8 @@ def _explain(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
-_DOCKER_ERRORS = (docker.errors.DockerException, requests.RequestException, OSError)
+# What a call of the Docker SDK raises when the engine refuses or cannot be reached.
+DOCKER_ERRORS = (docker.errors.DockerException, requests.RequestException, OSError)
 
 
 class DockerAPI:
@@ -104,8 +106,8 @@ class DockerAPI:
         """`call`, with Docker and connection errors turned into ExecutorError("<doing>: why")."""
         try:
             return await self.call(function, *args, **kwargs)
-        except _DOCKER_ERRORS as exc:
-            raise ExecutorError(f"{doing}: {_explain(exc)}") from exc
+        except DOCKER_ERRORS as exc:
+            raise ExecutorError(f"{doing}: {explain_error(exc)}") from exc
 
     def close(self) -> None:
         """Stop the pool (without waiting for stuck calls) and close the client."""
@@ -205,8 +207,8 @@ class FreshContainers(ContainerFactory):
             await self._api.call(self._api.client.api.remove_container, container_id, force=True)
         except docker.errors.NotFound:
             pass
-        except _DOCKER_ERRORS as exc:
-            log.warning("could not remove container %s: %s", container_id[:12], _explain(exc))
+        except DOCKER_ERRORS as exc:
+            log.warning("could not remove container %s: %s", container_id[:12], explain_error(exc))
 
 
 class DockerExecutor(Executor):
@@ -308,13 +310,16 @@ class DockerExecutor(Executor):
                 return
             except docker.errors.ImageNotFound:
                 pass
-            except _DOCKER_ERRORS as exc:
-                raise ExecutorError(f"could not inspect image '{image}': {_explain(exc)}") from exc
+            except DOCKER_ERRORS as exc:
+                raise ExecutorError(
+                    f"could not inspect image '{image}': {explain_error(exc)}"
+                ) from exc
             try:
                 await self._api.call(self._pull, image)
-            except _DOCKER_ERRORS as exc:
+            except DOCKER_ERRORS as exc:
+                problem = explain_error(exc)
                 raise ExecutorError(
-                    f"image '{image}' not found locally and could not be pulled: {_explain(exc)}"
+                    f"image '{image}' not found locally and could not be pulled: {problem}"
                 ) from exc
 
     def _pull(self, image: str) -> None:
@@ -356,8 +361,8 @@ class DockerExecutor(Executor):
                     removed += 1
                 except docker.errors.NotFound:
                     pass
-        except _DOCKER_ERRORS as exc:
-            log.warning("sweeping Docker leftovers (%s) failed: %s", filters, _explain(exc))
+        except DOCKER_ERRORS as exc:
+            log.warning("sweeping Docker leftovers (%s) failed: %s", filters, explain_error(exc))
         return removed
 
     async def close(self) -> None:
@@ -478,8 +483,10 @@ class DockerTaskContext(TaskContext):
         log.warning("container %s: step survived SIGKILL; killing the container", self.container_id)
         try:
             await self._api.call(self._api.client.api.kill, self.container_id)
-        except _DOCKER_ERRORS as exc:
-            log.warning("could not kill container %s: %s", self.container_id[:12], _explain(exc))
+        except DOCKER_ERRORS as exc:
+            log.warning(
+                "could not kill container %s: %s", self.container_id[:12], explain_error(exc)
+            )
         stream.abandon()
 
     async def _signal_all(self, signal_name: str) -> None:
@@ -489,11 +496,11 @@ class DockerTaskContext(TaskContext):
                 api.exec_create, self.container_id, ["/bin/sh", "-c", f"kill -{signal_name} -1"]
             )
             await self._api.call(api.exec_start, created["Id"])
-        except _DOCKER_ERRORS as exc:
+        except DOCKER_ERRORS as exc:
             log.warning(
                 "could not signal the step in container %s: %s",
                 self.container_id[:12],
-                _explain(exc),
+                explain_error(exc),
             )
 
     async def close(self) -> None:
@@ -572,7 +579,7 @@ class _ExecStream:
             if isinstance(item, _End):
                 self.ended = True
             elif isinstance(item, BaseException):
-                raise ExecutorError(f"reading the step's output failed: {_explain(item)}")
+                raise ExecutorError(f"reading the step's output failed: {explain_error(item)}")
             else:
                 await on_output(*item)
 

@@ -41,14 +41,14 @@ from dataclasses import dataclass, field
 import docker.errors
 
 from xene.agent.executors.docker import (
-    _DOCKER_ERRORS,
+    DOCKER_ERRORS,
     LABEL_MANAGED,
     WORKSPACE_PATH,
     ContainerFactory,
     ContainerRequest,
     DockerAPI,
     FreshContainers,
-    _explain,
+    explain_error,
 )
 from xene.backoff import Backoff
 from xene.engine.executor import ExecutorError
@@ -207,7 +207,7 @@ class WarmPool(ContainerFactory):
     async def _running(self, container_id: str) -> bool:
         try:
             info = await self._api.call(self._api.client.api.inspect_container, container_id)
-        except _DOCKER_ERRORS:
+        except DOCKER_ERRORS:
             return False
         return bool((info.get("State") or {}).get("Running"))
 
@@ -261,8 +261,8 @@ class WarmPool(ContainerFactory):
             for volume in (volumes or {}).get("Volumes") or []:
                 if volume["Name"] not in claimed:
                     await self._remove_volume(volume["Name"])
-        except _DOCKER_ERRORS as exc:
-            log.warning("could not list the pool's leftovers: %s", _explain(exc))
+        except DOCKER_ERRORS as exc:
+            log.warning("could not list the pool's leftovers: %s", explain_error(exc))
 
     def keeps(self, labels: Mapping[str, str]) -> bool:
         """Containers and volumes this pool made are its own, not leftovers of a crash."""
@@ -350,7 +350,7 @@ class WarmPool(ContainerFactory):
             await self._api.call(self._api.client.api.inspect_image, image)
         except docker.errors.ImageNotFound:
             return True
-        except _DOCKER_ERRORS:
+        except DOCKER_ERRORS:
             return False
         return False
 
@@ -379,9 +379,9 @@ class WarmPool(ContainerFactory):
                 return
             except docker.errors.APIError as exc:
                 if exc.response is None or exc.response.status_code != 409 or attempt == 19:
-                    log.warning("could not remove volume %s: %s", name, _explain(exc))
+                    log.warning("could not remove volume %s: %s", name, explain_error(exc))
                     return
                 await asyncio.sleep(0.1)
-            except _DOCKER_ERRORS as exc:
-                log.warning("could not remove volume %s: %s", name, _explain(exc))
+            except DOCKER_ERRORS as exc:
+                log.warning("could not remove volume %s: %s", name, explain_error(exc))
                 return

@@ -33,7 +33,8 @@ def _matches(obj: Resource, selector: LabelSelector | None) -> bool:
     return selector is None or selector.matches(obj.metadata.labels)
 
 
-def _list_body(kind: type[Resource], items: list[Resource], revision: int) -> dict[str, Any]:
+def list_body(kind: type[Resource], items: list[Resource], revision: int) -> dict[str, Any]:
+    """A `{Kind}List` response body: the items and the revision they were read at."""
     return {
         "apiVersion": API_VERSION,
         "kind": f"{kind.kind_name}List",
@@ -46,12 +47,14 @@ def _event_line(event_type: str, obj: dict[str, Any]) -> bytes:
     return json.dumps({"type": event_type, "object": obj}).encode() + b"\n"
 
 
-async def _watch_stream(
+async def watch_stream(
     service: ObjectService,
     kind: type[Resource],
     selector: LabelSelector | None,
     resource_version: int | None,
 ) -> AsyncIterator[bytes]:
+    """NDJSON watch events of a kind after `resource_version` (None: list first, as ADDED);
+    a watch that cannot go on ends with an ERROR event carrying the error body."""
     try:
         if resource_version is None:
             items, revision = await service.list(kind, selector)
@@ -96,11 +99,11 @@ def build_router(service: ObjectService, max_body_bytes: int) -> APIRouter:
         selector = parse_label_selector(labelSelector)
         if watch:
             return StreamingResponse(
-                _watch_stream(service, kind, selector, resourceVersion),
+                watch_stream(service, kind, selector, resourceVersion),
                 media_type="application/x-ndjson",
             )
         items, revision = await service.list(kind, selector)
-        return JSONResponse(_list_body(kind, items, revision))
+        return JSONResponse(list_body(kind, items, revision))
 
     @router.get("/{plural}/{name}", tags=["objects"])
     async def get_object(plural: str, name: str) -> JSONResponse:

@@ -24,7 +24,7 @@ from xene.api.pipeline import pipeline_object_name
 from xene.api.run import PipelineRun, RunPhase, RunTrigger
 from xene.api.validation import env_name_problem
 from xene.apiserver.http.body import read_capped
-from xene.apiserver.http.objects import _list_body, _watch_stream, parse_label_selector
+from xene.apiserver.http.objects import list_body, parse_label_selector, watch_stream
 from xene.apiserver.services.logstore import LogRecord, LogStore
 from xene.apiserver.services.objects import ObjectService
 from xene.apiserver.services.runs import RunService
@@ -290,7 +290,7 @@ def build_run_router(objects: ObjectService, max_body_bytes: int) -> APIRouter:
             if wanted is not None:
                 raise BadRequest("phase cannot be combined with watch=true: a run changes phase")
             return StreamingResponse(
-                _watch_stream(objects, PipelineRun, selector, resourceVersion),
+                watch_stream(objects, PipelineRun, selector, resourceVersion),
                 media_type="application/x-ndjson",
             )
         items, revision = await objects.list(PipelineRun, selector)
@@ -298,7 +298,7 @@ def build_run_router(objects: ObjectService, max_body_bytes: int) -> APIRouter:
         if wanted is not None:
             runs = [run for run in runs if run.status.phase == wanted]
         runs.sort(key=_newest_first)
-        return JSONResponse(_list_body(PipelineRun, list(runs), revision))
+        return JSONResponse(list_body(PipelineRun, list(runs), revision))
 
     @router.post("/pipelineruns/{name}/cancel", status_code=202)
     async def cancel_run(name: str, request: Request) -> JSONResponse:

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from xene.agent.connection import REPORT_WINDOW, ServerConnection, _StreamQueue
+from xene.agent.connection import REPORT_WINDOW, ServerConnection, StreamQueue
 from xene.agent.runs.outbox import Outbox, report_seq
 from xene.agent.settings import AgentSettings
 from xene.agent.supervisor import PipelineSupervisor
@@ -25,7 +25,7 @@ def connection(outbox: Outbox | None = None, runs: list[tuple[str, int]] | None 
     )
 
 
-def queued(stream: _StreamQueue) -> list[agent_pb2.AgentMessage]:
+def queued(stream: StreamQueue) -> list[agent_pb2.AgentMessage]:
     found = []
     while not stream.queue.empty():
         message = stream.queue.get_nowait()
@@ -44,7 +44,7 @@ async def test_reports_go_out_in_order_within_the_window_and_again_on_a_new_stre
     for number in range(REPORT_WINDOW + 50):
         outbox.add_log_chunk("wf.p.1", 1, "t", "s", ["stdout"], [f"line {number}"], [0.0])
     conn = connection(outbox)
-    stream = _StreamQueue(asyncio.Queue())
+    stream = StreamQueue(asyncio.Queue())
     sender = asyncio.create_task(conn._send_reports(outbox, stream))
     try:
         await settle()
@@ -65,7 +65,7 @@ async def test_reports_go_out_in_order_within_the_window_and_again_on_a_new_stre
 
     # A new stream starts over with everything not acknowledged.
     outbox.ack(range(300, new))
-    stream = _StreamQueue(asyncio.Queue())
+    stream = StreamQueue(asyncio.Queue())
     sender = asyncio.create_task(conn._send_reports(outbox, stream))
     try:
         await settle()
@@ -81,7 +81,7 @@ def test_hello_lists_the_attempts_the_agent_runs() -> None:
 
 async def test_a_run_request_gets_the_answer_with_its_request_id() -> None:
     conn = connection()
-    stream = _StreamQueue(asyncio.Queue())
+    stream = StreamQueue(asyncio.Queue())
     conn._stream = stream
     conn.connected.set()
     request = asyncio.create_task(
@@ -108,7 +108,7 @@ async def test_a_run_request_fails_as_unavailable_offline_on_timeout_and_on_disc
     with pytest.raises(Unavailable, match="not connected"):
         await conn.create_run("wf.p", trigger={})
 
-    conn._stream = _StreamQueue(asyncio.Queue())
+    conn._stream = StreamQueue(asyncio.Queue())
     conn.connected.set()
     with pytest.raises(Unavailable, match="no answer"):
         await conn.create_run("wf.p", trigger={}, timeout=0.05)
@@ -123,7 +123,7 @@ async def test_a_run_request_fails_as_unavailable_offline_on_timeout_and_on_disc
 async def test_trigger_states_are_sent_when_connected_and_dropped_otherwise() -> None:
     conn = connection()
     await conn.report_trigger_state("wf.nightly", {"lastRun": "wf.p.1"})  # dropped
-    stream = _StreamQueue(asyncio.Queue())
+    stream = StreamQueue(asyncio.Queue())
     conn._stream = stream
     conn.connected.set()
     await conn.report_trigger_state("wf.nightly", {"lastRun": "wf.p.2"})
