@@ -6,4 +6,5 @@ pytest_plugins = [
     "tests.fixtures.servers",
     "tests.fixtures.agents",
     "tests.fixtures.etcd_cluster",
+    "tests.fixtures.memory_store",
 ]

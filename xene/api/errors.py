@@ -44,6 +44,10 @@ class Conflict(XeneError):
     reason = "Conflict"
 
 
+class Stale(Conflict):
+    """A write rested on state read from a cache that has moved on; retry once it caught up."""
+
+
 class Invalid(XeneError):
     """Submitted input is wrong; `errors` names each field at fault."""
 

@@ -5,11 +5,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 
-from xene.api.errors import Gone, Unavailable
+from xene.api.errors import Unavailable
 from xene.backoff import Backoff
-from xene.store.etcd import Compare, EtcdClient, Get, Put, RangeResult
+from xene.store.informer import Informer
+from xene.store.keys import KeyLayout
+from xene.store.kv import Compare, Get, KeyValue, KeyValueStore, Put, RangeResult
 from xene.store.leases import Lease
+from xene.store.sources import KeyRange
 
 log = logging.getLogger(__name__)
 
@@ -27,23 +31,20 @@ class Election:
 
     def __init__(
         self,
-        client: EtcdClient,
+        client: KeyValueStore,
         name: str,
         identity: str,
         ttl: int = 10,
         *,
         prefix: str = "/xene",
     ) -> None:
-        if not name.strip("/"):
-            raise ValueError("an election name must not be empty")
         if not identity:
             raise ValueError("an election identity must not be empty")
         self.client = client
         self.name = name
         self.identity = identity
         self.ttl = ttl
-        # A name starting with '/' is the whole etcd key; others live under the prefix.
-        self.key = name if name.startswith("/") else f"/{prefix.strip('/')}/elections/{name}"
+        self.key = KeyLayout(prefix).election(name)
         self.leader_lost = asyncio.Event()
         self._lease: Lease | None = None
         self._revision = 0  # create_revision of the key while this contender leads
@@ -116,19 +117,18 @@ class Election:
             await self.client.lease_revoke(holder.lease)
             return False
         log.info("election %s: %s leads; waiting", self.name, holder.value.decode(errors="replace"))
-        await self._wait_for_deletion(result.revision + 1)
+        await self._wait_for_holder(lambda kv: kv is None)
         return False
 
-    async def _wait_for_deletion(self, from_revision: int) -> None:
-        events = self.client.watch(self.key, start_revision=from_revision)
-        try:
-            async for event in events:
-                if event.type == "DELETE":
-                    return
-        except Gone:
-            return  # history we needed is compacted: just look at the key again
-        finally:
-            await events.aclose()
+    async def _wait_for_holder(self, done: Callable[[KeyValue | None], bool]) -> None:
+        """Return once `done(the key as it is)` holds, following the key with an informer."""
+        holder: Informer[KeyValue] = Informer(
+            KeyRange(self.client, self.key, _raw, exact=True, description=f"election {self.name}")
+        )
+        async with asyncio.TaskGroup() as group:
+            following = group.create_task(holder.run())
+            await holder.wait_until(lambda cache: done(cache.get(self.key)))
+            following.cancel()
 
     def _take_lead(self, lease: Lease, revision: int) -> None:
         self._lease = lease
@@ -155,20 +155,7 @@ class Election:
 
     async def _key_taken(self, revision: int) -> None:
         """Return once the key this contender created is deleted or replaced."""
-        start = revision + 1
-        while True:
-            events = self.client.watch(self.key, start_revision=start)
-            try:
-                async for event in events:
-                    if event.type == "DELETE" or event.kv.create_revision != revision:
-                        return
-            except Gone:
-                current = await self.client.range(self.key)
-                if not current.kvs or current.kvs[0].create_revision != revision:
-                    return
-                start = current.revision + 1
-            finally:
-                await events.aclose()
+        await self._wait_for_holder(lambda kv: kv is None or kv.create_revision != revision)
 
     async def resign(self) -> None:
         """Give up the lead (if held): the key is deleted with the lease."""
@@ -182,3 +169,7 @@ class Election:
         if lease is not None:
             await lease.close()
             log.info("election %s: %s resigned", self.name, self.identity)
+
+
+def _raw(key: str, kv: KeyValue) -> KeyValue:
+    return kv

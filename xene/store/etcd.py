@@ -1,5 +1,7 @@
 """A thin asyncio client for etcd v3: raw KV, transactions, leases, resumable watches.
 
+`EtcdClient` implements the store's `KeyValueStore` protocol (kv.py) on a real cluster.
+
 Built on `aetcd.Client` for the gRPC channel and the generated etcd protocol, but the calls go
 through the stubs directly: aetcd's own helpers drop response headers (revisions) that Xene needs
 and its shared watcher cannot resume a stream after etcd restarts.
@@ -10,8 +12,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import aetcd
 import grpc
@@ -19,6 +21,23 @@ from aetcd import rpc
 
 from xene.api.errors import FieldError, Gone, Invalid, NotFound, TooLarge, Unavailable, XeneError
 from xene.backoff import Backoff
+from xene.store.kv import (
+    Compare,
+    Delete,
+    DeleteResult,
+    Get,
+    KeyEvent,
+    KeyValue,
+    LeaseGrant,
+    Put,
+    PutResult,
+    RangeResult,
+    TxnOp,
+    TxnResponse,
+    TxnResult,
+    prefix_range_end,
+    to_bytes,
+)
 
 log = logging.getLogger(__name__)
 
@@ -54,145 +73,6 @@ _SERVER_TROUBLE_CODES = {
     grpc.StatusCode.ABORTED,
     grpc.StatusCode.RESOURCE_EXHAUSTED,
 }
-
-
-@dataclass(frozen=True, slots=True)
-class KeyValue:
-    """One stored key with its revisions; `lease` is 0 when no lease is attached."""
-
-    key: bytes
-    value: bytes
-    create_revision: int
-    mod_revision: int
-    version: int
-    lease: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class RangeResult:
-    """Keys read by one range request, and the store revision the read saw."""
-
-    kvs: list[KeyValue]
-    revision: int
-
-
-@dataclass(frozen=True, slots=True)
-class PutResult:
-    """The revision a put was written at, and the previous value when asked for."""
-
-    revision: int
-    prev_kv: KeyValue | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class DeleteResult:
-    """How many keys a delete removed, at which revision, and their last values when asked for."""
-
-    revision: int
-    deleted: int
-    prev_kvs: list[KeyValue] = field(default_factory=list)
-
-
-CompareTarget = Literal["version", "create", "mod", "value", "lease"]
-CompareOp = Literal["==", "!=", "<", ">"]
-
-
-@dataclass(frozen=True, slots=True)
-class Compare:
-    """One condition of a transaction: `target` of `key` `op` `operand`."""
-
-    key: str | bytes
-    target: CompareTarget
-    op: CompareOp
-    operand: int | bytes | str
-
-    @classmethod
-    def missing(cls, key: str | bytes) -> Compare:
-        """True when the key does not exist."""
-        return cls(key, "version", "==", 0)
-
-    @classmethod
-    def exists(cls, key: str | bytes) -> Compare:
-        """True when the key exists."""
-        return cls(key, "version", ">", 0)
-
-    @classmethod
-    def mod_revision_is(cls, key: str | bytes, revision: int) -> Compare:
-        """True when the key was last written at `revision` (the compare-and-swap check)."""
-        return cls(key, "mod", "==", revision)
-
-    @classmethod
-    def create_revision_is(cls, key: str | bytes, revision: int) -> Compare:
-        """True when the key was created at `revision` (0: it does not exist)."""
-        return cls(key, "create", "==", revision)
-
-    @classmethod
-    def value_is(cls, key: str | bytes, value: bytes | str) -> Compare:
-        """True when the key holds exactly `value`."""
-        return cls(key, "value", "==", value)
-
-
-@dataclass(frozen=True, slots=True)
-class Get:
-    """Read a key (or every key under it with `prefix`) inside a transaction."""
-
-    key: str | bytes
-    prefix: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class Put:
-    """Write a key inside a transaction; `ignore_lease` keeps the key's current lease."""
-
-    key: str | bytes
-    value: bytes | str
-    lease: int = 0
-    prev_kv: bool = False
-    ignore_lease: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class Delete:
-    """Delete a key (or every key under it with `prefix`) inside a transaction."""
-
-    key: str | bytes
-    prefix: bool = False
-    prev_kv: bool = False
-
-
-TxnOp = Get | Put | Delete
-TxnResponse = RangeResult | PutResult | DeleteResult
-
-
-@dataclass(frozen=True, slots=True)
-class TxnResult:
-    """Whether the compares held, the revision after the transaction, one response per op run."""
-
-    succeeded: bool
-    revision: int
-    responses: list[TxnResponse]
-
-
-@dataclass(frozen=True, slots=True)
-class KeyEvent:
-    """One change seen by a watch; for DELETE, `kv` has only the key and the deletion revision."""
-
-    type: Literal["PUT", "DELETE"]
-    kv: KeyValue
-    prev_kv: KeyValue | None = None
-
-    @property
-    def revision(self) -> int:
-        """The store revision of this change."""
-        return self.kv.mod_revision
-
-
-@dataclass(frozen=True, slots=True)
-class LeaseGrant:
-    """A granted lease: its id and the TTL etcd settled on."""
-
-    id: int
-    ttl: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,21 +150,6 @@ def _parse_endpoint(text: str) -> Endpoint:
     if not port_text.isdigit() or not 0 < int(port_text) < 65536:
         raise ValueError(f"'{text}': port '{port_text}' is not a number from 1 to 65535")
     return Endpoint(host, int(port_text))
-
-
-def to_bytes(value: str | bytes) -> bytes:
-    """UTF-8 bytes of a key or value given as text."""
-    return value if isinstance(value, bytes) else value.encode()
-
-
-def prefix_range_end(prefix: bytes) -> bytes:
-    """The range_end that makes a range cover every key starting with `prefix`."""
-    end = bytearray(prefix)
-    for index in reversed(range(len(end))):
-        if end[index] < 0xFF:
-            end[index] += 1
-            return bytes(end[: index + 1])
-    return b"\0"  # every byte is 0xff: the range runs to the end of the keyspace
 
 
 def _kv(message: Any) -> KeyValue:

@@ -7,7 +7,7 @@ import contextlib
 import logging
 
 from xene.api.errors import Unavailable, XeneError
-from xene.store.etcd import EtcdClient
+from xene.store.kv import KeyValueStore
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +21,7 @@ class Lease:
 
     def __init__(
         self,
-        client: EtcdClient,
+        client: KeyValueStore,
         ttl: int,
         *,
         refresh_interval: float | None = None,

@@ -1,23 +1,21 @@
-"""Typed storage of API objects in etcd: CRUD with compare-and-swap, lists, resumable watches.
+"""The store: typed API objects with compare-and-swap, lists and watches, and the named
+operations on every other key (liveness, commands, run numbering), over a `KeyValueStore`.
 
-Layout: `{prefix}/registry/{plural}/{name}` holds one object as JSON, without its
-resourceVersion, which is the key's etcd mod_revision and is filled in on every read.
-Other small keys (counters, markers) live under `{prefix}/{key}` through the *_raw helpers.
+`ObjectStore.connect` puts it on etcd; `ObjectStore.in_memory` on the in-memory key-value store
+that unit tests use. Either way the same code runs above the key-value layer, so objects,
+transactions and named operations behave alike on both (keys.py has the layout).
 """
 
 from __future__ import annotations
 
 import asyncio
 import inspect
-import json
 import logging
-import uuid
-from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
+import time
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Generic, Literal, TypeVar
-
-from pydantic import ValidationError
+from typing import Generic, Literal, TypeVar
 
 from xene.api.errors import (
     AlreadyExists,
@@ -25,37 +23,42 @@ from xene.api.errors import (
     FieldError,
     Invalid,
     NotFound,
+    Stale,
     XeneError,
 )
 from xene.api.meta import Resource, utc_now
 from xene.backoff import Backoff
+from xene.store import codec
+from xene.store.codec import kind_name
+from xene.store.commands import CommandQueue
 from xene.store.election import Election
-from xene.store.etcd import (
+from xene.store.etcd import EtcdClient
+from xene.store.keys import DEFAULT_PREFIX, KeyLayout
+from xene.store.kv import (
     Compare,
     Delete,
     DeleteResult,
-    EtcdClient,
     Get,
-    KeyValue,
+    KeyValueStore,
     Put,
     RangeResult,
     TxnOp,
+    TxnPart,
 )
 from xene.store.leases import Lease
+from xene.store.liveness import Liveness
+from xene.store.memory import MemoryKeyValueStore
+from xene.store.run_records import RunRecords
+from xene.store.sources import KeyedItem, Listing
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T", bound=Resource)
 
-DEFAULT_PREFIX = "/xene"
-MAX_NAME_LENGTH = 253
-_RESERVED_RAW = ("registry/", "elections/")
-
 EventType = Literal["ADDED", "MODIFIED", "DELETED"]
 
 # Full jitter: writers that collided on one key spread out instead of colliding again.
 _COLLISION_BACKOFF = Backoff(0.002, 0.05, jitter=1.0)
-_COUNTER_BACKOFF = Backoff(0.001, 0.02, jitter=1.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,59 +74,33 @@ class WatchEvent(Generic[T]):
     revision: int
 
 
-def _kind(cls: type[Resource]) -> str:
-    return (cls.kind_name or cls.__name__).lower()
-
-
-def _check_name(name: str) -> None:
-    problem = None
-    if not name:
-        problem = "must not be empty"
-    elif "/" in name:
-        problem = f"'{name}' must not contain '/'"
-    elif len(name) > MAX_NAME_LENGTH:
-        problem = f"must be at most {MAX_NAME_LENGTH} characters (got {len(name)})"
-    elif name.strip() != name or any(c.isspace() for c in name):
-        problem = f"'{name}' must not contain whitespace"
-    if problem:
-        raise Invalid([FieldError("metadata.name", problem)])
-
-
-def _comparable(obj: Resource) -> dict[str, Any]:
-    data = obj.model_dump(mode="json")
-    data["metadata"].pop("resourceVersion", None)
-    return data
-
-
-def _encode(obj: Resource) -> bytes:
-    return json.dumps(_comparable(obj), separators=(",", ":"), sort_keys=True).encode()
-
-
-def _spec(obj: Resource) -> Any:
-    return obj.model_dump(mode="json").get("spec")
+# The parts of a transaction that `mutate` and `delete` add to their own write.
+Also = Callable[[T], Sequence[TxnPart]]
 
 
 class ObjectStore:
-    """Typed CRUD of API objects in etcd, with compare-and-swap updates and watches."""
+    """Typed CRUD of API objects with compare-and-swap updates and watches; named operations
+    of the store's other keys in `liveness`, `commands` and `runs`."""
 
     def __init__(
         self,
-        client: EtcdClient,
+        kv: KeyValueStore,
         *,
         prefix: str = DEFAULT_PREFIX,
         clock: Callable[[], datetime] = utc_now,
-        owns_client: bool = False,
+        owns_kv: bool = False,
     ) -> None:
-        cleaned = "/" + prefix.strip("/")
-        if cleaned == "/":
-            raise Invalid([FieldError("prefix", "the etcd key prefix must not be empty")])
-        self.client = client
-        self.prefix = cleaned
+        self.keys = KeyLayout(prefix)
+        self.prefix = self.keys.prefix
+        self._kv = kv
         self._clock = clock
-        self._owns_client = owns_client
+        self._owns_kv = owns_kv
+        self.liveness = Liveness(kv, self.keys)
+        self.commands = CommandQueue(kv, self.keys)
+        self.runs = RunRecords(kv, self.keys, clock)
 
     def __repr__(self) -> str:
-        return f"ObjectStore({self.client!r}, prefix={self.prefix!r})"
+        return f"ObjectStore({self._kv!r}, prefix={self.prefix!r})"
 
     @classmethod
     async def connect(
@@ -134,7 +111,7 @@ class ObjectStore:
         request_timeout: float = 5.0,
         check: bool = True,
     ) -> ObjectStore:
-        """A store with its own client; with `check`, raises Unavailable unless etcd answers."""
+        """A store on etcd with its own client; with `check`, Unavailable unless etcd answers."""
         client = EtcdClient(endpoints, timeout=request_timeout)
         try:
             if check:
@@ -142,12 +119,24 @@ class ObjectStore:
         except BaseException:
             await client.close()
             raise
-        return cls(client, prefix=prefix, owns_client=True)
+        return cls(client, prefix=prefix, owns_kv=True)
+
+    @classmethod
+    def in_memory(
+        cls,
+        *,
+        prefix: str = DEFAULT_PREFIX,
+        clock: Callable[[], datetime] = utc_now,
+        lease_clock: Callable[[], float] = time.monotonic,
+    ) -> ObjectStore:
+        """A store on a fresh in-memory key-value store (for tests); `lease_clock` (monotonic
+        seconds) decides when leases expire."""
+        return cls(MemoryKeyValueStore(clock=lease_clock), prefix=prefix, clock=clock, owns_kv=True)
 
     async def close(self) -> None:
-        """Close the client when this store opened it."""
-        if self._owns_client:
-            await self.client.close()
+        """Close the key-value store when this store opened it."""
+        if self._owns_kv:
+            await self._kv.close()
 
     async def __aenter__(self) -> ObjectStore:
         return self
@@ -159,45 +148,24 @@ class ObjectStore:
         """Raise Unavailable unless etcd serves a quorum read (for readiness checks)."""
         # A linearizable read needs the cluster's quorum; a status call would be answered by a
         # lone member that can no longer commit anything.
-        await self.client.get(f"{self.prefix}/readyz")
+        await self._kv.get(self.keys.readiness)
 
     # -- keys -----------------------------------------------------------------------------
 
     def kind_prefix(self, cls: type[Resource]) -> str:
         """The etcd key prefix under which objects of `cls` are stored."""
-        if not cls.plural:
-            raise TypeError(f"{cls.__name__} has no `plural`: it is not a storable kind")
-        return f"{self.prefix}/registry/{cls.plural}/"
+        return self.keys.kind_prefix(cls)
 
     def object_key(self, cls: type[Resource], name: str) -> str:
         """The etcd key of one object."""
-        _check_name(name)
-        return self.kind_prefix(cls) + name
-
-    def raw_key(self, key: str) -> str:
-        """The etcd key of a raw (non-object) key given relative to the prefix."""
-        if not key or key.startswith("/") or key.endswith("/"):
-            raise Invalid([FieldError("key", f"'{key}' must be a relative path like 'a/b'")])
-        if key.startswith(_RESERVED_RAW):
-            raise Invalid([FieldError("key", f"'{key}' is in a reserved part of the keyspace")])
-        return f"{self.prefix}/{key}"
-
-    def _decode(self, cls: type[T], kv: KeyValue) -> T:
-        try:
-            obj = cls.model_validate_json(kv.value)
-        except (ValidationError, ValueError) as exc:
-            raise XeneError(
-                f"stored {_kind(cls)} at {kv.key.decode(errors='replace')} cannot be read: {exc}"
-            ) from exc
-        obj.metadata.resourceVersion = str(kv.mod_revision)
-        return obj
+        return self.keys.object_key(cls, name)
 
     def _not_found(self, cls: type[Resource], name: str) -> NotFound:
-        return NotFound(f"{_kind(cls)} '{name}' not found")
+        return NotFound(f"{kind_name(cls)} '{name}' not found")
 
     def _conflict(self, cls: type[Resource], name: str, expected: int, now: int) -> Conflict:
         return Conflict(
-            f"{_kind(cls)} '{name}' was changed by someone else (you have resourceVersion "
+            f"{kind_name(cls)} '{name}' was changed by someone else (you have resourceVersion "
             f"{expected}, the stored one is {now}): read it again and retry"
         )
 
@@ -205,10 +173,10 @@ class ObjectStore:
 
     async def get(self, cls: type[T], name: str) -> T:
         """The stored object; NotFound when there is none."""
-        kv = await self.client.get(self.object_key(cls, name))
+        kv = await self._kv.get(self.object_key(cls, name))
         if kv is None:
             raise self._not_found(cls, name)
-        return self._decode(cls, kv)
+        return codec.decode(cls, kv)
 
     async def list(
         self,
@@ -216,16 +184,19 @@ class ObjectStore:
         *,
         label_selector: dict[str, str] | None = None,
         name_prefix: str | None = None,
+        revision: int = 0,
     ) -> tuple[list[T], int]:
         """Objects of a kind sorted by name, and the etcd revision of the read.
 
         Watch from `revision + 1` to see every change after the list.
         """
-        result = await self.client.get_prefix(self.kind_prefix(cls) + (name_prefix or ""))
+        result = await self._kv.get_prefix(
+            self.kind_prefix(cls) + (name_prefix or ""), revision=revision
+        )
         items: list[T] = []
         for kv in result.kvs:
             try:
-                obj = self._decode(cls, kv)
+                obj = codec.decode(cls, kv)
             except XeneError as exc:
                 log.error("skipping unreadable object: %s", exc)
                 continue
@@ -244,24 +215,14 @@ class ObjectStore:
         AlreadyExists when the name is taken. With `lease`, the object is deleted when the lease
         ends (later updates keep the lease).
         """
-        stored, absent, put = self.creation(obj, lease=lease)
-        result = await self.client.transaction([absent], [put])
+        key = self.object_key(type(obj), obj.metadata.name)
+        stored = codec.prepared_for_create(obj, self._clock)
+        put = Put(key, codec.encode(stored), lease=lease or 0)
+        result = await self._kv.transaction([Compare.missing(key)], [put])
         if not result.succeeded:
-            raise AlreadyExists(f"{_kind(type(obj))} '{obj.metadata.name}' already exists")
+            raise AlreadyExists(f"{kind_name(type(obj))} '{obj.metadata.name}' already exists")
         stored.metadata.resourceVersion = str(result.revision)
         return stored
-
-    def creation(self, obj: T, *, lease: int | None = None) -> tuple[T, Compare, Put]:
-        """What `create` writes, for a caller's own transaction: the object to store, the
-        compare that its key is free, and its put. Set resourceVersion from the revision."""
-        key = self.object_key(type(obj), obj.metadata.name)
-        stored = obj.model_copy(deep=True)
-        meta = stored.metadata
-        meta.uid = str(uuid.uuid4())
-        meta.creationTimestamp = self._clock()
-        meta.generation = 1
-        meta.resourceVersion = None
-        return stored, Compare.missing(key), Put(key, _encode(stored), lease=lease or 0)
 
     async def update(self, obj: T) -> T:
         """Replace an object if it is still at `obj.metadata.resourceVersion` (compare-and-swap).
@@ -273,13 +234,12 @@ class ObjectStore:
         cls = type(obj)
         name = obj.metadata.name
         expected = self._expected_version(obj.metadata.resourceVersion)
-        key = self.object_key(cls, name)
-        current = await self.client.get(key)
+        current = await self._kv.get(self.object_key(cls, name))
         if current is None:
             raise self._not_found(cls, name)
         if current.mod_revision != expected:
             raise self._conflict(cls, name, expected, current.mod_revision)
-        return await self._replace(self._decode(cls, current), obj)
+        return await self._replace(codec.decode(cls, current), obj)
 
     def _expected_version(self, resource_version: str | None) -> int:
         if resource_version is None:
@@ -298,8 +258,9 @@ class ObjectStore:
                 [FieldError("metadata.resourceVersion", f"'{resource_version}' is not a number")]
             ) from None
 
-    async def _replace(self, stored: T, obj: T, also: Sequence[TxnOp] = ()) -> T:
-        """Write `obj` over `stored` if the key is still at stored's version (with `also`)."""
+    async def _replace(self, stored: T, obj: T, also: Sequence[TxnPart] = ()) -> T:
+        """Write `obj` over `stored` if the key is still at stored's version and every part of
+        `also` holds (its writes go with it)."""
         cls = type(obj)
         name = obj.metadata.name
         expected = int(stored.metadata.resourceVersion or 0)
@@ -309,28 +270,42 @@ class ObjectStore:
         meta.uid = stored.metadata.uid
         meta.creationTimestamp = stored.metadata.creationTimestamp
         generation = stored.metadata.generation or 1
-        meta.generation = generation + 1 if _spec(new) != _spec(stored) else generation
+        meta.generation = (
+            generation + 1 if codec.spec_of(new) != codec.spec_of(stored) else generation
+        )
         meta.resourceVersion = None
-        if _comparable(new) == _comparable(stored):
+        if codec.comparable(new) == codec.comparable(stored):
             return stored
-        result = await self.client.transaction(
-            [Compare.mod_revision_is(key, expected)],
-            [Put(key, _encode(new), ignore_lease=True), *also],
-            [Get(key)],
+        compares = [Compare.mod_revision_is(key, expected), *_compares(also)]
+        result = await self._kv.transaction(
+            compares, [Put(key, codec.encode(new), ignore_lease=True), *_ops(also)], [Get(key)]
         )
         if not result.succeeded:
-            found = result.responses[0]
-            assert isinstance(found, RangeResult)
-            if not found.kvs:
-                raise self._not_found(cls, name)
-            raise self._conflict(cls, name, expected, found.kvs[0].mod_revision)
+            raise self._lost(cls, name, expected, result.responses[0])
         meta.resourceVersion = str(result.revision)
         return new
 
-    async def delete(self, cls: type[T], name: str, *, resource_version: str | None = None) -> T:
+    def _lost(self, cls: type[Resource], name: str, expected: int, found: object) -> XeneError:
+        """Why a conditional write of an object did not happen."""
+        assert isinstance(found, RangeResult)
+        if not found.kvs:
+            return self._not_found(cls, name)
+        if found.kvs[0].mod_revision != expected:
+            return self._conflict(cls, name, expected, found.kvs[0].mod_revision)
+        return Stale(f"{kind_name(cls)} '{name}' was not written: what it depends on changed")
+
+    async def delete(
+        self,
+        cls: type[T],
+        name: str,
+        *,
+        resource_version: str | None = None,
+        also: Sequence[TxnPart] = (),
+    ) -> T:
         """Delete an object and return its last stored version.
 
-        With `resource_version`, only if it is still at that version (Conflict otherwise).
+        With `resource_version`, only if it is still at that version (Conflict otherwise);
+        `also` adds conditions and writes of named operations to the same transaction.
         """
         key = self.object_key(cls, name)
         if resource_version is not None:
@@ -339,15 +314,17 @@ class ObjectStore:
         else:
             expected = 0
             compare = Compare.exists(key)
-        result = await self.client.transaction([compare], [Delete(key, prev_kv=True)], [Get(key)])
+        result = await self._kv.transaction(
+            [compare, *_compares(also)], [Delete(key, prev_kv=True), *_ops(also)], [Get(key)]
+        )
         response = result.responses[0]
         if not result.succeeded:
             assert isinstance(response, RangeResult)
-            if not response.kvs:
-                raise self._not_found(cls, name)
-            raise self._conflict(cls, name, expected, response.kvs[0].mod_revision)
+            if not response.kvs or resource_version is not None:
+                raise self._lost(cls, name, expected, response)
+            raise Stale(f"{kind_name(cls)} '{name}' was not deleted: what it depends on changed")
         assert isinstance(response, DeleteResult)
-        return self._decode(cls, response.prev_kvs[0])
+        return codec.decode(cls, response.prev_kvs[0])
 
     async def mutate(
         self,
@@ -356,34 +333,36 @@ class ObjectStore:
         fn: Callable[[T], T | Awaitable[T | None] | None],
         *,
         attempts: int = 10,
-        also: Callable[[T], Sequence[TxnOp]] | None = None,
+        also: Also[T] | None = None,
     ) -> T:
         """Read-modify-write, retried on Conflict: `fn` gets a fresh copy each time.
 
         `fn` returns the object to store, or None to leave it as it is; it may be async and
         must not have side effects beyond the object, since it can run several times.
-        `also(changed)` gives more writes (raw keys) to commit in the same transaction.
+        `also(changed)` gives named operations' parts (conditions, writes) to commit in the
+        same transaction; when a condition fails, Stale is raised without retrying.
         """
         for attempt in range(attempts):
-            kv = await self.client.get(self.object_key(cls, name))
+            kv = await self._kv.get(self.object_key(cls, name))
             if kv is None:
                 raise self._not_found(cls, name)
-            stored = self._decode(cls, kv)
+            stored = codec.decode(cls, kv)
             changed = fn(stored.model_copy(deep=True))
             if inspect.isawaitable(changed):
                 changed = await changed
             if changed is None:
                 return stored
             if type(changed) is not cls or changed.metadata.name != name:
-                raise TypeError(f"mutate must return the same {_kind(cls)} '{name}' or None")
+                raise TypeError(f"mutate must return the same {kind_name(cls)} '{name}' or None")
             try:
                 extra = also(changed) if also is not None else ()
                 return await self._replace(stored, changed, extra)
+            except Stale:
+                raise
             except Conflict:
-                # Spread the retries of writers that collided so they do not collide again.
                 await asyncio.sleep(_COLLISION_BACKOFF.delay(attempt))
         raise Conflict(
-            f"{_kind(cls)} '{name}' kept changing under concurrent writers: "
+            f"{kind_name(cls)} '{name}' kept changing under concurrent writers: "
             f"gave up after {attempts} attempts"
         )
 
@@ -406,16 +385,16 @@ class ObjectStore:
         if from_revision < 1:
             raise Invalid([FieldError("from_revision", "must be at least 1")])
         prefix = self.kind_prefix(cls) + (name_prefix or "")
-        events = self.client.watch_prefix(prefix, start_revision=from_revision, prev_kv=True)
+        events = self._kv.watch_prefix(prefix, start_revision=from_revision, prev_kv=True)
         try:
             async for event in events:
                 try:
                     if event.type == "PUT":
                         kind: EventType = "ADDED" if event.kv.version == 1 else "MODIFIED"
-                        yield WatchEvent(kind, self._decode(cls, event.kv), event.revision)
+                        yield WatchEvent(kind, codec.decode(cls, event.kv), event.revision)
                     elif event.prev_kv is not None:
                         yield WatchEvent(
-                            "DELETED", self._decode(cls, event.prev_kv), event.revision
+                            "DELETED", codec.decode(cls, event.prev_kv), event.revision
                         )
                     else:
                         log.error(
@@ -428,66 +407,97 @@ class ObjectStore:
         finally:
             await events.aclose()
 
-    # -- raw keys, counters ---------------------------------------------------------------
+    def list_watch(self, cls: type[T]) -> KindSource[T]:
+        """Objects of a kind as an informer's source (keyed by name)."""
+        return KindSource(self, cls)
+
+    # -- raw keys (being replaced by named operations) ------------------------------------
+
+    @property
+    def client(self) -> KeyValueStore:
+        """The key-value store under this one."""
+        return self._kv
+
+    def raw_key(self, key: str) -> str:
+        """The etcd key of a raw (non-object) key given relative to the prefix."""
+        if not key or key.startswith("/") or key.endswith("/"):
+            raise Invalid([FieldError("key", f"'{key}' must be a relative path like 'a/b'")])
+        if key.startswith(("registry/", "elections/")):
+            raise Invalid([FieldError("key", f"'{key}' is in a reserved part of the keyspace")])
+        return f"{self.prefix}/{key}"
+
+    def creation(self, obj: T, *, lease: int | None = None) -> tuple[T, Compare, Put]:
+        """What `create` writes, for a caller's own transaction."""
+        key = self.object_key(type(obj), obj.metadata.name)
+        stored = codec.prepared_for_create(obj, self._clock)
+        return stored, Compare.missing(key), Put(key, codec.encode(stored), lease=lease or 0)
 
     async def get_raw(self, key: str) -> bytes | None:
         """The value of a raw key under the prefix, or None."""
-        kv = await self.client.get(self.raw_key(key))
+        kv = await self._kv.get(self.raw_key(key))
         return kv.value if kv is not None else None
 
     async def put_raw(self, key: str, value: bytes | str, *, lease: int | None = None) -> int:
         """Write a raw key under the prefix; returns the etcd revision of the write."""
-        result = await self.client.put(self.raw_key(key), value, lease=lease or 0)
+        result = await self._kv.put(self.raw_key(key), value, lease=lease or 0)
         return result.revision
 
     async def delete_raw(self, key: str) -> bool:
         """Delete a raw key; True when it existed."""
-        result = await self.client.delete(self.raw_key(key))
+        result = await self._kv.delete(self.raw_key(key))
         return result.deleted > 0
 
     async def list_raw(self, key_prefix: str) -> tuple[dict[str, bytes], int]:
         """Raw keys starting with `key_prefix` (relative names) and the revision of the read."""
-        full = f"{self.prefix}/{key_prefix}"
-        if key_prefix.startswith(("/", *_RESERVED_RAW)):
-            raise Invalid([FieldError("key", f"'{key_prefix}' is not a raw key prefix")])
-        result = await self.client.get_prefix(full)
+        result = await self._kv.get_prefix(f"{self.prefix}/{key_prefix}")
         strip = len(self.prefix) + 1
         return {kv.key.decode()[strip:]: kv.value for kv in result.kvs}, result.revision
-
-    async def next_sequence(self, key: str) -> int:
-        """Atomically increment the counter at raw `key` and return the new value (1 first).
-
-        Gap-free and duplicate-free under any number of concurrent callers.
-        """
-        full = self.raw_key(key)
-        kv = await self.client.get(full)
-        for attempt in range(1000):
-            if kv is None:
-                current, compare = 0, Compare.missing(full)
-            else:
-                try:
-                    current = int(kv.value)
-                except ValueError:
-                    raise XeneError(f"counter {full} holds {kv.value!r}, not a number") from None
-                compare = Compare.mod_revision_is(full, kv.mod_revision)
-            result = await self.client.transaction(
-                [compare], [Put(full, str(current + 1))], [Get(full)]
-            )
-            if result.succeeded:
-                return current + 1
-            found = result.responses[0]
-            assert isinstance(found, RangeResult)
-            kv = found.kvs[0] if found.kvs else None
-            if attempt >= 3:
-                await asyncio.sleep(_COUNTER_BACKOFF.delay(attempt - 3))
-        raise Conflict(f"counter {full} is too contended: gave up after 1000 attempts")
 
     # -- coordination ---------------------------------------------------------------------
 
     def lease(self, ttl: int) -> Lease:
         """A lease on this store's etcd; use it with `async with`."""
-        return Lease(self.client, ttl)
+        return Lease(self._kv, ttl)
 
     def election(self, name: str, identity: str, ttl: int = 10) -> Election:
         """A leader election named `name` under this store's prefix."""
-        return Election(self.client, name, identity, ttl, prefix=self.prefix)
+        return Election(self._kv, name, identity, ttl, prefix=self.prefix)
+
+
+class KindSource(Generic[T]):
+    """Objects of one kind as a list-and-watch source."""
+
+    def __init__(self, store: ObjectStore, cls: type[T]) -> None:
+        self.store = store
+        self.cls = cls
+        self.description = cls.plural or cls.__name__
+
+    def __repr__(self) -> str:
+        return f"KindSource({self.cls.__name__})"
+
+    async def list(self) -> Listing[T]:
+        """Every object of the kind now."""
+        items, revision = await self.store.list(self.cls)
+        keyed = [
+            KeyedItem(obj.metadata.name, obj, int(obj.metadata.resourceVersion or 0))
+            for obj in items
+        ]
+        return Listing(keyed, revision)
+
+    async def watch(self, from_revision: int) -> AsyncIterator[KeyedItem[T]]:
+        """Every change of the kind from `from_revision` on."""
+        events = self.store.watch(self.cls, from_revision=from_revision)
+        try:
+            async for event in events:
+                value = None if event.type == "DELETED" else event.object
+                yield KeyedItem(event.object.metadata.name, value, event.revision)
+        finally:
+            await events.aclose()
+
+
+def _compares(parts: Sequence[TxnPart]) -> list[Compare]:
+    return [compare for part in parts for compare in part.compares]
+
+
+def _ops(parts: Sequence[TxnPart]) -> list[TxnOp]:
+    return [op for part in parts for op in part.ops]

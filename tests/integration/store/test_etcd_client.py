@@ -11,7 +11,8 @@ import pytest
 
 from tests.fixtures.etcd import EtcdServer
 from xene.api.errors import Unavailable
-from xene.store.etcd import Compare, Delete, DeleteResult, EtcdClient, Get, Put, RangeResult
+from xene.store.etcd import EtcdClient
+from xene.store.kv import Compare, Delete, DeleteResult, Get, Put, RangeResult
 from xene.store.objects import ObjectStore
 
 

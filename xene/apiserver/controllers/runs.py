@@ -23,7 +23,7 @@ from xene.apiserver.controllers.base import KeySource, WatchSource
 from xene.apiserver.services.agents import command_key, new_command
 from xene.apiserver.services.cluster_view import ClusterView, ViewChange, alive_key
 from xene.apiserver.services.runs import RunService, current_attempt, pipeline_of, start_payload
-from xene.store.etcd import Put, TxnOp
+from xene.store.kv import Put, TxnPart
 from xene.store.objects import ObjectStore
 
 log = logging.getLogger(__name__)
@@ -160,9 +160,10 @@ class RunDispatcher:
             status.message = None
             return stored
 
-        def command(stored: PipelineRun) -> Sequence[TxnOp]:
+        def command(stored: PipelineRun) -> Sequence[TxnPart]:
             start = new_command("StartRun", name, start_payload(stored, pipeline))
-            return [Put(self.store.raw_key(command_key(agent, start.id)), start.encode())]
+            put = Put(self.store.raw_key(command_key(agent, start.id)), start.encode())
+            return [TxnPart(ops=(put,))]
 
         try:
             updated = await self.store.mutate(PipelineRun, name, assign, also=command)

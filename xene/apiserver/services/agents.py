@@ -52,7 +52,7 @@ from xene.apiserver.services.cluster_view import (
     encode_alive,
 )
 from xene.backoff import Backoff
-from xene.store.etcd import KeyValue
+from xene.store.kv import KeyValue
 from xene.store.objects import ObjectStore
 
 log = logging.getLogger(__name__)

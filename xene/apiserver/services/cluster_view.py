@@ -26,7 +26,7 @@ from xene.apiserver.services.placement import (
     selector_matches,
 )
 from xene.backoff import Backoff
-from xene.store.etcd import KeyValue
+from xene.store.kv import KeyValue
 from xene.store.objects import ObjectStore
 
 log = logging.getLogger(__name__)

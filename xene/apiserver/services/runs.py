@@ -45,7 +45,7 @@ from xene.apiserver.services.agents import (
     new_command,
 )
 from xene.apiserver.services.cluster_view import alive_key
-from xene.store.etcd import Compare, Delete, Get, Put, RangeResult, TxnOp
+from xene.store.kv import Compare, Delete, Get, Put, RangeResult, TxnOp, TxnPart
 from xene.store.objects import ObjectStore
 
 log = logging.getLogger(__name__)
@@ -367,8 +367,10 @@ class RunService:
                 status.message = reason
             return run
 
-        def command(run: PipelineRun) -> Sequence[TxnOp]:
-            return [cancel_command_op(self.store, run, reason)] if is_assigned(run) else ()
+        def command(run: PipelineRun) -> Sequence[TxnPart]:
+            if not is_assigned(run):
+                return ()
+            return [TxnPart(ops=(cancel_command_op(self.store, run, reason),))]
 
         run = await self.store.mutate(PipelineRun, name, cancel, also=command)
         log.info("run %s: cancel requested (%s)", name, reason)
@@ -402,10 +404,10 @@ class RunService:
                 status.message = f"Interrupted: {reason}; waiting for an agent"
             return run
 
-        def drop_commands(_: PipelineRun) -> Sequence[TxnOp]:
+        def drop_commands(_: PipelineRun) -> Sequence[TxnPart]:
             # A StartRun still queued for the lost agent must not start the old attempt later.
             # (If the agent comes back still running it, its Hello brings a CancelRun.)
-            return [Delete(key) for key in stale]
+            return [TxnPart(ops=tuple(Delete(key) for key in stale))]
 
         try:
             before = await self.store.get(PipelineRun, name)

@@ -1,0 +1,1 @@
+"""Contract suites: the same expectations run against etcd (integration) and memory (unit)."""
