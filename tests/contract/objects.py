@@ -342,6 +342,25 @@ class ObjectStoreContract:
         assert await store.commands.get("w1", first.id) is None
         assert len(await store.commands.list("w2")) == 1
 
+    async def test_an_agent_deleted_with_its_commands_only_while_it_is_gone(
+        self, store: ObjectStore
+    ) -> None:
+        await store.create(Agent(metadata=ObjectMeta(name="w1")))
+        await store.commands.send("w1", new_command("StartRun", "wf.p.1"))
+        await store.commands.send("w10", new_command("StartRun", "wf.q.1"))
+        lease = await store.liveness.grant(30)
+        await store.liveness.put("w1", "session-1", "replica-a", lease)
+        parts = [store.liveness.gone("w1"), store.commands.clearing("w1")]
+        with pytest.raises(Stale):
+            await store.delete(Agent, "w1", also=parts)
+        assert len(await store.commands.list("w1")) == 1
+        await store.liveness.end(lease)
+        await store.delete(Agent, "w1", also=parts)
+        assert await store.commands.list("w1") == []
+        assert (
+            len(await store.commands.list("w10")) == 1
+        )  # another agent's, though it shares a prefix
+
     # -- run records --------------------------------------------------------------------------
 
     async def test_run_numbers_have_no_gaps_or_duplicates_under_concurrency(

@@ -97,6 +97,11 @@ class CommandQueue:
         """`acknowledge`, as part of another write's transaction."""
         return TxnPart(ops=(Delete(self._keys.command(agent, command_id)),))
 
+    def clearing(self, agent: str) -> TxnPart:
+        """Every command queued for `agent` deleted, as part of another write's transaction
+        (the agent's object goes with them)."""
+        return TxnPart(ops=(Delete(self._keys.commands_of(agent), prefix=True),))
+
     async def get(self, agent: str, command_id: str) -> AgentCommand | None:
         """One queued command, or None when it is not (or no longer) queued."""
         kv = await self._kv.get(self._keys.command(agent, command_id))

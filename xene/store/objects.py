@@ -411,48 +411,6 @@ class ObjectStore:
         """Objects of a kind as an informer's source (keyed by name)."""
         return KindSource(self, cls)
 
-    # -- raw keys (being replaced by named operations) ------------------------------------
-
-    @property
-    def client(self) -> KeyValueStore:
-        """The key-value store under this one."""
-        return self._kv
-
-    def raw_key(self, key: str) -> str:
-        """The etcd key of a raw (non-object) key given relative to the prefix."""
-        if not key or key.startswith("/") or key.endswith("/"):
-            raise Invalid([FieldError("key", f"'{key}' must be a relative path like 'a/b'")])
-        if key.startswith(("registry/", "elections/")):
-            raise Invalid([FieldError("key", f"'{key}' is in a reserved part of the keyspace")])
-        return f"{self.prefix}/{key}"
-
-    def creation(self, obj: T, *, lease: int | None = None) -> tuple[T, Compare, Put]:
-        """What `create` writes, for a caller's own transaction."""
-        key = self.object_key(type(obj), obj.metadata.name)
-        stored = codec.prepared_for_create(obj, self._clock)
-        return stored, Compare.missing(key), Put(key, codec.encode(stored), lease=lease or 0)
-
-    async def get_raw(self, key: str) -> bytes | None:
-        """The value of a raw key under the prefix, or None."""
-        kv = await self._kv.get(self.raw_key(key))
-        return kv.value if kv is not None else None
-
-    async def put_raw(self, key: str, value: bytes | str, *, lease: int | None = None) -> int:
-        """Write a raw key under the prefix; returns the etcd revision of the write."""
-        result = await self._kv.put(self.raw_key(key), value, lease=lease or 0)
-        return result.revision
-
-    async def delete_raw(self, key: str) -> bool:
-        """Delete a raw key; True when it existed."""
-        result = await self._kv.delete(self.raw_key(key))
-        return result.deleted > 0
-
-    async def list_raw(self, key_prefix: str) -> tuple[dict[str, bytes], int]:
-        """Raw keys starting with `key_prefix` (relative names) and the revision of the read."""
-        result = await self._kv.get_prefix(f"{self.prefix}/{key_prefix}")
-        strip = len(self.prefix) + 1
-        return {kv.key.decode()[strip:]: kv.value for kv in result.kvs}, result.revision
-
     # -- coordination ---------------------------------------------------------------------
 
     def lease(self, ttl: int) -> Lease:

@@ -8,8 +8,7 @@ from xene.api.agent import Agent, AgentSpec, AgentStatus
 from xene.api.errors import Conflict, NotFound
 from xene.api.meta import ObjectMeta
 from xene.apiserver.services.agent_admin import AgentAdmin
-from xene.apiserver.services.agents import command_key
-from xene.apiserver.services.cluster_view import alive_key
+from xene.store.commands import new_command
 from xene.store.objects import ObjectStore
 
 
@@ -35,15 +34,17 @@ async def test_cordon_and_delete_of_agents(etcd_store: ObjectStore) -> None:
         await admin.set_unschedulable("nobody", True)
 
     # Alive (its lease-bound key exists): refused, and nothing is deleted.
-    await etcd_store.put_raw(alive_key("a1"), b"{}")
-    await etcd_store.put_raw(command_key("a1", "c-1"), b"{}")
+    lease = await etcd_store.liveness.grant(30)
+    await etcd_store.liveness.put("a1", "session-1", "replica-a", lease)
+    await etcd_store.commands.send("a1", new_command("CancelRun", "wf.p.1"))
     with pytest.raises(Conflict, match="xenectl cordon a1"):
         await admin.delete("a1")
     assert await etcd_store.get(Agent, "a1")
+    assert len(await etcd_store.commands.list("a1")) == 1
 
-    await etcd_store.delete_raw(alive_key("a1"))
+    await etcd_store.liveness.end(lease)
     deleted = await admin.delete("a1")
     assert deleted.metadata.name == "a1"
     with pytest.raises(NotFound):
         await etcd_store.get(Agent, "a1")
-    assert await etcd_store.get_raw(command_key("a1", "c-1")) is None
+    assert await etcd_store.commands.list("a1") == []

@@ -16,8 +16,6 @@ from xene.api.errors import NotFound
 from xene.api.meta import ObjectMeta
 from xene.api.pipeline import Pipeline, PipelineObjectSpec
 from xene.api.workflow import StepSpec, TaskSpec
-from xene.apiserver.services.agents import COMMANDS_PREFIX
-from xene.apiserver.services.cluster_view import alive_key
 from xene.proto.xene.v1 import agent_pb2
 from xene.proto.xene.v1.agent_pb2_grpc import AgentServiceStub
 
@@ -60,7 +58,7 @@ async def test_heartbeats_keep_an_agent_ready_past_its_ttl(cluster: Cluster) -> 
     await eventually(lambda: agent.running == ["wf.p"], what="wf.p to run on steady")
     await asyncio.sleep(LEASE_TTL * 2.5)
     assert await agent_phase(cluster, "steady") == AgentPhase.READY
-    assert await cluster.store.get_raw(alive_key("steady")) is not None
+    assert await cluster.store.liveness.get("steady") is not None
     assert agent.running == ["wf.p"]
     assert [e.what for e in cluster.events] == ["start"]
 
@@ -134,7 +132,7 @@ async def test_goodbye_ends_liveness_at_once(cluster: Cluster) -> None:
         within=LEASE_TTL - 0.5,
         what="polite to be NotReady",
     )
-    assert await cluster.store.get_raw(alive_key("polite")) is None
+    assert await cluster.store.liveness.get("polite") is None
 
 
 async def test_commands_are_delivered_acknowledged_and_deleted(cluster: Cluster) -> None:
@@ -159,8 +157,7 @@ async def test_commands_are_delivered_acknowledged_and_deleted(cluster: Cluster)
     assert received[1].cancel_run.reason == "user"
 
     async def backlog_empty() -> bool:
-        keys, _ = await cluster.store.list_raw(f"{COMMANDS_PREFIX}worker/")
-        return not keys
+        return not await cluster.store.commands.list("worker")
 
     await eventually(backlog_empty, what="acknowledged commands to be deleted")
     await asyncio.sleep(0.3)

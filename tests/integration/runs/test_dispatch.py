@@ -21,8 +21,6 @@ from xene.api.meta import ObjectMeta
 from xene.api.pipeline import Pipeline
 from xene.api.run import PipelineRun, RunPhase, RunTrigger
 from xene.api.trigger import Trigger, TriggerObjectSpec
-from xene.apiserver.services.agents import COMMANDS_PREFIX
-from xene.apiserver.services.runs import dedup_key
 
 MANUAL = RunTrigger(type="manual")
 
@@ -163,8 +161,7 @@ async def test_a_reconnect_without_the_run_interrupts_it_unless_its_start_is_que
     again.ack(redelivered.id)
 
     async def queue_empty() -> bool:
-        keys, _ = await run_cluster.store.list_raw(f"{COMMANDS_PREFIX}solo/")
-        return not keys
+        return not await run_cluster.store.commands.list("solo")
 
     await eventually(queue_empty, what="the StartRun to be acknowledged")
     assert len((await run_of(run_cluster, "wf.p.1")).status.attempts) == 1
@@ -275,8 +272,8 @@ async def test_history_is_bounded_and_runs_of_a_deleted_pipeline_are_cancelled(
         return [r.metadata.name for r in await run_cluster.runs.list_runs("wf.p")]
 
     await eventually(lambda: _equals(kept, ["wf.p.3", "wf.p.4", "wf.p.5"]), what="GC to run")
-    assert await store.get_raw(dedup_key("wf.p", "k1")) is None
-    assert await store.get_raw(dedup_key("wf.p", "k5")) == b"wf.p.5"
+    assert await store.runs.duplicate_of("wf.p", "k1") is None
+    assert await store.runs.duplicate_of("wf.p", "k5") == "wf.p.5"
     assert not (run_cluster.logs.root / "wf.p.1").exists()
     assert (run_cluster.logs.root / "wf.p.5").exists()
 

@@ -10,9 +10,7 @@ from tests.integration.runs.conftest import create_pipeline, schedule
 from xene.api.errors import Conflict, Invalid, NotFound
 from xene.api.pipeline import Pipeline
 from xene.api.run import PipelineRun, RunPhase, RunTrigger
-from xene.apiserver.services.agents import COMMANDS_PREFIX, AgentCommand
-from xene.apiserver.services.cluster_view import alive_key
-from xene.apiserver.services.runs import RunService, dedup_key
+from xene.apiserver.services.runs import RunService
 from xene.store.objects import ObjectStore
 
 MANUAL = RunTrigger(type="manual", user="ann")
@@ -63,7 +61,7 @@ async def test_a_repeated_dedup_key_returns_the_first_run(
     )
     assert sum(r.created for r in results) == 1
     assert {r.run.metadata.name for r in results if r.run is not None} == {"wf.p.1"}
-    assert await etcd_store.get_raw(dedup_key("wf.p", "tick-1")) == b"wf.p.1"
+    assert await etcd_store.runs.duplicate_of("wf.p", "tick-1") == "wf.p.1"
     other = await runs.create_run("wf.p", trigger=tick, dedup_key="tick-2")
     assert other.created and other.run is not None and other.run.spec.number == 2
 
@@ -126,15 +124,15 @@ async def test_a_run_of_a_pipeline_on_a_live_agent_is_dispatched_as_it_is_create
     await create_pipeline(etcd_store, "gone")
     await schedule(etcd_store, "wf.live", "worker")
     await schedule(etcd_store, "wf.gone", "departed")
-    await etcd_store.put_raw(alive_key("worker"), b"1")
+    lease = await etcd_store.liveness.grant(30)
+    await etcd_store.liveness.put("worker", "session", "replica", lease)
 
     live = await runs.create_run("wf.live", trigger=RunTrigger(type="manual"))
     assert live.run is not None and live.run.status.agent == "worker"
     assert [(a.number, a.agent) for a in live.run.status.attempts] == [(1, "worker")]
     stored = await etcd_store.get(PipelineRun, "wf.live.1")
     assert stored.status.agent == "worker" and stored.status.phase is RunPhase.PENDING
-    commands, _ = await etcd_store.list_raw(f"{COMMANDS_PREFIX}worker/")
-    started = [AgentCommand.decode(value) for value in commands.values()]
+    started = await etcd_store.commands.list("worker")
     assert [(c.kind, c.run, c.payload["attempt"]) for c in started] == [
         ("StartRun", "wf.live.1", 1)
     ]
@@ -143,7 +141,7 @@ async def test_a_run_of_a_pipeline_on_a_live_agent_is_dispatched_as_it_is_create
     waiting = await runs.create_run("wf.gone", trigger=RunTrigger(type="manual"))
     assert waiting.run is not None and waiting.run.status.agent is None
     assert waiting.run.status.attempts == []
-    assert (await etcd_store.list_raw(f"{COMMANDS_PREFIX}departed/"))[0] == {}
+    assert await etcd_store.commands.list("departed") == []
 
 
 async def test_rerun_repeats_parameters_environment_and_trigger(

@@ -115,7 +115,7 @@ async def test_watch_does_not_see_other_kinds_or_prefixes(
     try:
         other = ObjectStore(etcd_client, prefix=etcd_store.prefix + "-other")
         await other.create(agent("elsewhere"))
-        await etcd_store.put_raw("agents-like/raw", b"x")
+        await etcd_client.put(etcd_store.prefix + "/agents-like/raw", b"x")
         await etcd_store.create(agent("mine"))
         await recorder.wait_for(1)
         await asyncio.sleep(0.2)

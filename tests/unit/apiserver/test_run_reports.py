@@ -11,8 +11,8 @@ from xene.api.errors import Invalid
 from xene.api.meta import ObjectMeta
 from xene.api.run import PipelineRun, PipelineRunSpec, RunAttempt, RunPhase
 from xene.apiserver.grpc.agents import command_to_proto
-from xene.apiserver.services.agents import new_command
 from xene.apiserver.services.run_reports import agent_status, apply_status
+from xene.store.commands import new_command
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from xene.api.pipeline import SchedulePhase
-from xene.apiserver.services.cluster_view import AgentEntry, AliveEntry, ClusterView, PipelineEntry
+from xene.apiserver.services.cluster_view import AgentEntry, ClusterView, PipelineEntry
+from xene.store.liveness import AliveEntry
 
 
 def entry(name: str, agent: str | None = None, revision: int = 1) -> PipelineEntry:

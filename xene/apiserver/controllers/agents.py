@@ -14,7 +14,7 @@ from collections.abc import Callable
 from xene.api.agent import Agent, AgentPhase
 from xene.api.errors import NotFound
 from xene.apiserver.controllers.base import KeySource, WatchSource, own_name
-from xene.apiserver.services.cluster_view import ClusterView, ViewChange, alive_key
+from xene.apiserver.services.cluster_view import ClusterView, ViewChange
 from xene.store.objects import ObjectStore
 
 log = logging.getLogger(__name__)
@@ -69,7 +69,7 @@ class AgentController:
         """Write agent `key`'s phase and pipeline list if they are stale."""
         await self.view.wait_synced()
         # The key itself, not the view: a status write must not act on a lagging watch.
-        alive = await self.store.get_raw(alive_key(key)) is not None
+        alive = await self.store.liveness.get(key) is not None
         pipelines = [entry.name for entry in self.view.pipelines_on(key)]
         went_down = False
 

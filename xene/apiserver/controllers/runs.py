@@ -20,10 +20,10 @@ from xene.api.meta import Resource, utc_now
 from xene.api.pipeline import Pipeline
 from xene.api.run import PipelineRun, RunAttempt, RunPhase
 from xene.apiserver.controllers.base import KeySource, WatchSource
-from xene.apiserver.services.agents import command_key, new_command
-from xene.apiserver.services.cluster_view import ClusterView, ViewChange, alive_key
+from xene.apiserver.services.cluster_view import ClusterView, ViewChange
 from xene.apiserver.services.runs import RunService, current_attempt, pipeline_of, start_payload
-from xene.store.kv import Put, TxnPart
+from xene.store.commands import new_command
+from xene.store.kv import TxnPart
 from xene.store.objects import ObjectStore
 
 log = logging.getLogger(__name__)
@@ -129,7 +129,7 @@ class RunDispatcher:
         if self.view.alive(agent) is not None:
             return
         # The view may lag behind etcd: only the key itself says the agent is gone.
-        if await self.store.get_raw(alive_key(agent)) is not None:
+        if await self.store.liveness.get(agent) is not None:
             return
         await self.runs.interrupt(run.metadata.name, agent, f"agent {agent} lost")
 
@@ -162,8 +162,7 @@ class RunDispatcher:
 
         def command(stored: PipelineRun) -> Sequence[TxnPart]:
             start = new_command("StartRun", name, start_payload(stored, pipeline))
-            put = Put(self.store.raw_key(command_key(agent, start.id)), start.encode())
-            return [TxnPart(ops=(put,))]
+            return [self.store.commands.sending(agent, start)]
 
         try:
             updated = await self.store.mutate(PipelineRun, name, assign, also=command)

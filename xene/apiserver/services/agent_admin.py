@@ -5,9 +5,7 @@ from __future__ import annotations
 import logging
 
 from xene.api.agent import Agent
-from xene.api.errors import Conflict
-from xene.apiserver.services.agents import COMMANDS_PREFIX
-from xene.apiserver.services.cluster_view import alive_key
+from xene.api.errors import Conflict, Stale
 from xene.store.objects import ObjectStore
 
 log = logging.getLogger(__name__)
@@ -40,18 +38,26 @@ class AgentAdmin:
         while the agent is connected (it would register again at once)."""
         agent = await self.store.get(Agent, name)
         # The liveness key, not the status: the status may lag behind a lease that expired.
-        if await self.store.get_raw(alive_key(name)) is not None:
-            raise Conflict(
-                f"agent {name} is Ready (its xene-agent is connected): stop that xene-agent "
-                f"and delete it once it is NotReady; to keep new pipelines off it meanwhile, "
-                f"run `xenectl cordon {name}`"
+        if await self.store.liveness.get(name) is not None:
+            raise self._ready(name)
+        undelivered = await self.store.commands.list(name)
+        # One transaction at the version just read, while the agent has no liveness key: an
+        # agent that reconnects in between is neither deleted nor stripped of its commands.
+        try:
+            deleted = await self.store.delete(
+                Agent,
+                name,
+                resource_version=agent.metadata.resourceVersion,
+                also=[self.store.liveness.gone(name), self.store.commands.clearing(name)],
             )
-        # At the version just read: an agent that reconnects in between is not deleted.
-        deleted = await self.store.delete(
-            Agent, name, resource_version=agent.metadata.resourceVersion
-        )
-        commands, _ = await self.store.list_raw(f"{COMMANDS_PREFIX}{name}/")
-        for key in commands:
-            await self.store.delete_raw(key)
-        log.info("agent %s deleted (%d undelivered command(s) dropped)", name, len(commands))
+        except Stale:
+            raise self._ready(name) from None
+        log.info("agent %s deleted (%d undelivered command(s) dropped)", name, len(undelivered))
         return deleted
+
+    def _ready(self, name: str) -> Conflict:
+        return Conflict(
+            f"agent {name} is Ready (its xene-agent is connected): stop that xene-agent "
+            f"and delete it once it is NotReady; to keep new pipelines off it meanwhile, "
+            f"run `xenectl cordon {name}`"
+        )

@@ -27,7 +27,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
 
@@ -43,28 +43,19 @@ from xene.api.errors import (
 )
 from xene.api.meta import DNS1123_SUBDOMAIN, MAX_SUBDOMAIN_LENGTH, ObjectMeta, utc_now
 from xene.api.pipeline import AgentPipelinePhase, Pipeline, SchedulePhase
-from xene.apiserver.services.cluster_view import (
-    AliveEntry,
-    ClusterView,
-    PipelineEntry,
-    ViewChange,
-    alive_key,
-    encode_alive,
-)
+from xene.apiserver.services.cluster_view import ClusterView, PipelineEntry, ViewChange
 from xene.backoff import Backoff
-from xene.store.kv import KeyValue
+from xene.store.commands import AgentCommand, CommandKind, QueuedCommand, new_command
+from xene.store.liveness import AliveEntry
 from xene.store.objects import ObjectStore
 
 log = logging.getLogger(__name__)
 
-COMMANDS_PREFIX = "commands/"
 # lastHeartbeat is written at most this often: heartbeats renew the lease, not the object.
 HEARTBEAT_RECORD_SECONDS = 10.0
 ASSIGNMENT_DEBOUNCE_SECONDS = 0.05
 MAX_LABELS = 64
 DELIVERED_IDS_KEPT = 4096
-
-CommandKind = Literal["StartRun", "CancelRun"]
 
 
 @dataclass(frozen=True)
@@ -91,42 +82,6 @@ class PipelineAssignment:
     uid: str
     generation: int
     pipeline_json: bytes
-
-
-@dataclass(frozen=True)
-class AgentCommand:
-    """A one-off instruction to an agent, stored until the agent acknowledges it."""
-
-    id: str
-    kind: CommandKind
-    run: str
-    payload: dict[str, Any] = field(default_factory=dict)
-
-    def encode(self) -> bytes:
-        """The stored form."""
-        data = {"id": self.id, "kind": self.kind, "run": self.run, "payload": self.payload}
-        return json.dumps(data, separators=(",", ":")).encode()
-
-    @classmethod
-    def decode(cls, value: bytes) -> AgentCommand:
-        """A command from its stored form; XeneError when it is not one."""
-        try:
-            data = json.loads(value)
-            return cls(str(data["id"]), data["kind"], str(data["run"]), dict(data["payload"]))
-        except (ValueError, KeyError, TypeError) as exc:
-            raise XeneError(f"stored agent command cannot be read: {exc}") from exc
-
-
-def new_command(kind: CommandKind, run: str, payload: dict[str, Any] | None = None) -> AgentCommand:
-    """A command with a fresh id; ids sort in the order commands were made."""
-    # Time-ordered ids keep a re-listed backlog in the order the commands were given.
-    command_id = f"{time.time_ns():016x}-{uuid.uuid4().hex[:8]}"
-    return AgentCommand(command_id, kind, run, dict(payload or {}))
-
-
-def command_key(agent: str, command_id: str) -> str:
-    """The raw key of one command to `agent`."""
-    return f"{COMMANDS_PREFIX}{agent}/{command_id}"
 
 
 def load_agent_tokens(path: Path | None) -> dict[str, str]:
@@ -226,8 +181,8 @@ class AgentService:
         """Register the agent, take its liveness lease, and open its session."""
         check_hello(hello)
         await self.view.wait_synced()
-        grant = await self.store.client.lease_grant(self.lease_ttl_seconds)
-        session = AgentSession(self, hello, grant.id, peer)
+        lease = await self.store.liveness.grant(self.lease_ttl_seconds)
+        session = AgentSession(self, hello, lease, peer)
         older = self._sessions.get(hello.name)
         self._sessions[hello.name] = session
         if older is not None:
@@ -239,8 +194,8 @@ class AgentService:
             )
         session.start()
         try:
-            session.put_revision = await self.store.put_raw(
-                alive_key(hello.name), encode_alive(session.id, self.identity), lease=grant.id
+            session.put_revision = await self.store.liveness.put(
+                hello.name, session.id, self.identity, lease
             )
             session.check_superseded()
             await self._register(hello)
@@ -307,39 +262,31 @@ class AgentService:
     ) -> AgentCommand:
         """Store a command for `agent`; whichever replica holds its stream delivers it."""
         command = new_command(kind, run, payload)
-        await self.store.put_raw(command_key(agent, command.id), command.encode())
+        await self.store.commands.send(agent, command)
         return command
 
     async def run(self) -> None:
         """Deliver commands written for agents whose streams this replica holds."""
-        prefix = self.store.raw_key(COMMANDS_PREFIX.rstrip("/")) + "/"
+        source = self.store.commands.list_watch()
         backoff = Backoff(0.2, 5.0)
         while True:
             try:
-                result = await self.store.client.get_prefix(prefix, keys_only=True)
+                listing = await source.list()
                 self._commands_ready.set()
                 backoff.reset()
-                events = self.store.client.watch_prefix(prefix, start_revision=result.revision + 1)
-                try:
-                    async for event in events:
-                        if event.type == "PUT":
-                            self._route(event.kv, prefix)
-                finally:
-                    await events.aclose()
+                async for item in source.watch(listing.revision + 1):
+                    if item.value is not None:
+                        self._route(item.value)
             except XeneError as exc:
                 delay = backoff.next_delay()
                 log.warning("command delivery: %s; retrying in %.1fs", exc, delay)
                 await asyncio.sleep(delay)
 
-    def _route(self, kv: KeyValue, prefix: str) -> None:
-        agent, _, _ = kv.key.decode()[len(prefix) :].partition("/")
-        session = self._sessions.get(agent)
+    def _route(self, queued: QueuedCommand) -> None:
+        session = self._sessions.get(queued.agent)
         if session is None:
             return  # another replica holds the stream, or the agent picks it up on connect
-        try:
-            session.deliver(AgentCommand.decode(kv.value))
-        except XeneError as exc:
-            log.error("agent %s: %s", agent, exc)
+        session.deliver(queued.command)
 
     def _forget(self, session: AgentSession) -> None:
         if self._sessions.get(session.agent) is session:
@@ -430,7 +377,7 @@ class AgentSession:
     async def heartbeat(self) -> bool:
         """Renew the lease; False when it could not be renewed (then no ack is sent)."""
         try:
-            remaining = await self.store.client.lease_keepalive(self.lease_id)
+            remaining = await self.store.liveness.renew(self.lease_id)
         except XeneError as exc:
             log.warning("agent %s: could not renew its lease: %s", self.agent, exc)
             return False
@@ -469,7 +416,7 @@ class AgentSession:
             return
         # Revoking deletes the liveness key only while it is still ours (it carries our lease).
         try:
-            await self.store.client.lease_revoke(self.lease_id)
+            await self.store.liveness.end(self.lease_id)
         except XeneError as exc:
             log.warning("agent %s: lease not revoked (it expires by itself): %s", self.agent, exc)
             return
@@ -567,13 +514,7 @@ class AgentSession:
     async def commands(self) -> AsyncIterator[AgentCommand]:
         """Commands not yet acknowledged: the stored backlog first, then new ones."""
         await self.service._commands_ready.wait()
-        backlog, _ = await self.store.list_raw(f"{COMMANDS_PREFIX}{self.agent}/")
-        for key in sorted(backlog):
-            try:
-                command = AgentCommand.decode(backlog[key])
-            except XeneError as exc:
-                log.error("agent %s: %s (%s)", self.agent, exc, key)
-                continue
+        for command in await self.store.commands.list(self.agent):
             self._remember(command.id)
             yield command
         while True:
@@ -594,4 +535,4 @@ class AgentSession:
             log.warning("agent %s refused command %s: %s", self.agent, command_id, error)
         if "/" in command_id or not command_id:
             raise Invalid([FieldError("ack.command_id", f"'{command_id}' is not a command id")])
-        await self.store.delete_raw(command_key(self.agent, command_id))
+        await self.store.commands.acknowledge(self.agent, command_id)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -26,17 +25,10 @@ from xene.apiserver.services.placement import (
     selector_matches,
 )
 from xene.backoff import Backoff
-from xene.store.kv import KeyValue
+from xene.store.liveness import AliveEntry
 from xene.store.objects import ObjectStore
 
 log = logging.getLogger(__name__)
-
-ALIVE_PREFIX = "alive/agents/"
-
-
-def alive_key(agent: str) -> str:
-    """The raw key (relative to the store prefix) that exists while `agent` is alive."""
-    return ALIVE_PREFIX + agent
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,17 +90,6 @@ class AgentEntry:
 
 
 @dataclass(frozen=True, slots=True)
-class AliveEntry:
-    """One agent's liveness key: which session of which replica holds it."""
-
-    name: str
-    session: str
-    server: str
-    revision: int
-    lease: int = 0
-
-
-@dataclass(frozen=True, slots=True)
 class ViewChange:
     """One change of the view; `before`/`after` are entries (None: absent)."""
 
@@ -120,20 +101,6 @@ class ViewChange:
 
 
 Listener = Callable[[ViewChange], None]
-
-
-def encode_alive(session: str, server: str) -> bytes:
-    """The value of an alive key."""
-    return json.dumps({"session": session, "server": server}, separators=(",", ":")).encode()
-
-
-def _decode_alive(name: str, kv: KeyValue) -> AliveEntry:
-    try:
-        data = json.loads(kv.value)
-        session, server = str(data.get("session", "")), str(data.get("server", ""))
-    except (ValueError, AttributeError):
-        session, server = "", ""
-    return AliveEntry(name, session, server, kv.mod_revision, kv.lease)
 
 
 @dataclass
@@ -451,24 +418,13 @@ class ClusterView:
             self._set_agent(name, after, event.revision)
 
     async def _follow_alive(self) -> None:
-        prefix = self.store.raw_key(ALIVE_PREFIX.rstrip("/")) + "/"
-        result = await self.store.client.get_prefix(prefix)
-        listed = {
-            kv.key.decode()[len(prefix) :]: _decode_alive(kv.key.decode()[len(prefix) :], kv)
-            for kv in result.kvs
-        }
+        source = self.store.liveness.list_watch()
+        listing = await source.list()
+        listed = {item.key: item.value for item in listing.items if item.value is not None}
         for name in list(self._alive.keys() - listed.keys()):
-            self._set_alive(name, None, result.revision)
+            self._set_alive(name, None, listing.revision)
         for name, entry in listed.items():
             self._set_alive(name, entry, entry.revision)
         self._synced.alive.set()
-        events = self.store.client.watch_prefix(prefix, start_revision=result.revision + 1)
-        try:
-            async for event in events:
-                name = event.kv.key.decode()[len(prefix) :]
-                if event.type == "DELETE":
-                    self._set_alive(name, None, event.revision)
-                else:
-                    self._set_alive(name, _decode_alive(name, event.kv), event.revision)
-        finally:
-            await events.aclose()
+        async for item in source.watch(listing.revision + 1):
+            self._set_alive(item.key, item.value, item.revision)

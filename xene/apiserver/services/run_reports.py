@@ -24,7 +24,6 @@ from xene.api.meta import utc_now
 from xene.api.pipeline import Pipeline, SchedulePhase
 from xene.api.run import PipelineRun, PipelineRunStatus, RunTrigger
 from xene.api.trigger import Trigger, TriggerStatus
-from xene.apiserver.services.agents import AgentCommand, command_key
 from xene.apiserver.services.logstore import LogRecord, LogStore
 from xene.apiserver.services.runs import CreatedRun, RunService, current_attempt
 from xene.store.objects import ObjectStore
@@ -319,16 +318,10 @@ class RunReportService:
         run, since the agent would refuse it again."""
         if not command_id or "/" in command_id:
             return
-        value = await self.store.get_raw(command_key(agent, command_id))
-        if value is None:
+        command = await self.store.commands.get(agent, command_id)
+        if command is None or command.kind != "StartRun":
             return
-        try:
-            command = AgentCommand.decode(value)
-        except XeneError:
-            return
-        if command.kind != "StartRun":
-            return
-        attempt = int(command.payload.get("attempt", 0) or 0)
+        attempt = command.attempt
         await self.runs.fail_attempt(
             command.run, agent, attempt, f"agent {agent} refused to start the run: {error}"
         )

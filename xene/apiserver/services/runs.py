@@ -1,10 +1,9 @@
 """PipelineRuns: numbered creation, concurrency policies, cancellation, interruption, deletion.
 
-Numbering: the counter `{prefix}/sequences/runs/{pipeline}`, the new run object and (with an
-idempotency key) `{prefix}/dedup/{pipeline}/{key}` are written in ONE etcd transaction that
-compares the counter's mod_revision, so run numbers have no gaps and no duplicates however many
-triggers fire at once, and a key repeated (a cron tick, a webhook delivery) finds the run the
-first request made.
+Numbering: the run, its number and its idempotency key are stored in one transaction by the
+store's run records (store/run_records.py), so run numbers have no gaps and no duplicates
+however many triggers fire at once, and a key repeated (a cron tick, a webhook delivery) finds
+the run the first request made.
 
 A run is *assigned* while `status.agent` is set: the dispatcher sets it together with a new
 RunAttempt and the StartRun command, in one transaction; a cancel of an assigned run writes its
@@ -14,7 +13,6 @@ for a state that was never stored.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -38,35 +36,17 @@ from xene.api.run import (
     RunTrigger,
     run_object_name,
 )
-from xene.apiserver.services.agents import (
-    COMMANDS_PREFIX,
-    AgentCommand,
-    command_key,
-    new_command,
-)
-from xene.apiserver.services.cluster_view import alive_key
-from xene.store.kv import Compare, Delete, Get, Put, RangeResult, TxnOp, TxnPart
+from xene.store.commands import AgentCommand, new_command
+from xene.store.kv import TxnPart
 from xene.store.objects import ObjectStore
 
 log = logging.getLogger(__name__)
 
 RUN_NUMBER_LABEL = "xene.dev/run-number"
 DEDUP_ANNOTATION = "xene.dev/dedup-key"
-SEQUENCES_PREFIX = "sequences/runs/"
-DEDUP_PREFIX = "dedup/"
 CONCURRENCY_POLICIES = ("Allow", "Forbid", "Replace")
 MAX_DEDUP_KEY_LENGTH = 512
 CREATE_ATTEMPTS = 200
-
-
-def run_sequence_key(pipeline: str) -> str:
-    """The raw key of a pipeline's run counter."""
-    return SEQUENCES_PREFIX + pipeline
-
-
-def dedup_key(pipeline: str, key: str) -> str:
-    """The raw key recording which run an idempotency key of `pipeline` created."""
-    return f"{DEDUP_PREFIX}{pipeline}/{key}"
 
 
 def pipeline_of(run: PipelineRun) -> str:
@@ -121,13 +101,13 @@ def _check_create(dedup: str | None, policy: str) -> None:
         raise Invalid(problems)
 
 
-def cancel_command_op(store: ObjectStore, run: PipelineRun, reason: str) -> Put:
-    """The write of a CancelRun command for the run's current attempt to its agent."""
+def cancel_command(store: ObjectStore, run: PipelineRun, reason: str) -> TxnPart:
+    """A CancelRun for the run's current attempt to its agent, as part of a transaction."""
     assert run.status.agent is not None
     command = new_command(
         "CancelRun", run.metadata.name, {"reason": reason, "attempt": current_attempt(run)}
     )
-    return Put(store.raw_key(command_key(run.status.agent, command.id)), command.encode())
+    return store.commands.sending(run.status.agent, command)
 
 
 class RunService:
@@ -211,11 +191,11 @@ class RunService:
         return created
 
     async def _deduplicated(self, pipeline: str, key: str) -> PipelineRun | None:
-        name = await self.store.get_raw(dedup_key(pipeline, key))
+        name = await self.store.runs.duplicate_of(pipeline, key)
         if name is None:
             return None
         try:
-            return await self.store.get(PipelineRun, name.decode())
+            return await self.store.get(PipelineRun, name)
         except NotFound:
             return None  # collected meanwhile; the key goes with it
 
@@ -228,80 +208,41 @@ class RunService:
         dedup: str | None,
     ) -> CreatedRun:
         name = pipeline.metadata.name
-        counter = self.store.raw_key(run_sequence_key(name))
-        dedup_full = self.store.raw_key(dedup_key(name, dedup)) if dedup is not None else None
-        counter_read = self.store.client.get(counter)
         agent = pipeline.status.agent if pipeline.status.phase == SchedulePhase.SCHEDULED else None
-        if agent is not None:
-            counter_kv, alive = await asyncio.gather(
-                counter_read, self.store.get_raw(alive_key(agent))
-            )
-            if alive is None:
-                agent = None  # not live now: the dispatcher takes the run once it is placed
-        else:
-            counter_kv = await counter_read
-        skip = 0
-        for _ in range(CREATE_ATTEMPTS):
-            if counter_kv is None:
-                current, counter_compare = 0, Compare.missing(counter)
-            else:
-                try:
-                    current = int(counter_kv.value)
-                except ValueError:
-                    raise XeneError(
-                        f"run counter {counter} holds {counter_kv.value!r}, not a number"
-                    ) from None
-                counter_compare = Compare.mod_revision_is(counter, counter_kv.mod_revision)
-            number = current + 1 + skip
+        if agent is not None and await self.store.liveness.get(agent) is None:
+            agent = None  # not live now: the dispatcher takes the run once it is placed
+
+        def build(number: int) -> PipelineRun:
             run = self._new_run(pipeline, number, trigger, parameters, env, dedup)
             if agent is not None:
                 # Dispatched in the creating transaction: the run's first attempt starts without
                 # waiting for the dispatcher's watch to see it (trigger-to-start latency).
                 run.status.agent = agent
-                first = RunAttempt(number=1, agent=agent, startedAt=self.clock())
-                run.status.attempts.append(first)
-            stored, absent, put_run = self.store.creation(run)
-            compares = [counter_compare, absent]
-            success: list[TxnOp] = [Put(counter, str(number)), put_run]
-            if agent is not None:
-                payload = start_payload(stored, pipeline)
-                start = new_command("StartRun", stored.metadata.name, payload)
-                start_key = self.store.raw_key(command_key(agent, start.id))
-                success.append(Put(start_key, start.encode()))
-            failure: list[TxnOp] = [Get(counter), Get(absent.key)]
-            if dedup_full is not None:
-                compares.append(Compare.missing(dedup_full))
-                success.append(Put(dedup_full, stored.metadata.name))
-                failure.append(Get(dedup_full))
-            result = await self.store.client.transaction(compares, success, failure)
-            if result.succeeded:
-                stored.metadata.resourceVersion = str(result.revision)
-                log.info(
-                    "run %s created (%s trigger)%s",
-                    stored.metadata.name,
-                    trigger.type,
-                    f" and dispatched to agent {agent}" if agent else "",
+                run.status.attempts.append(
+                    RunAttempt(number=1, agent=agent, startedAt=self.clock())
                 )
-                return CreatedRun(stored, True)
-            counter_now, run_now = result.responses[0], result.responses[1]
-            assert isinstance(counter_now, RangeResult) and isinstance(run_now, RangeResult)
-            if dedup_full is not None:
-                dedup_now = result.responses[2]
-                assert isinstance(dedup_now, RangeResult)
-                if dedup_now.kvs:
-                    existing = await self._deduplicated(name, dedup or "")
-                    if existing is None:
-                        raise Conflict(
-                            f"the run made for key '{dedup}' of pipeline '{name}' is gone"
-                        )
-                    return CreatedRun(existing, False)
-            new_counter = counter_now.kvs[0] if counter_now.kvs else None
-            if new_counter == counter_kv and run_now.kvs:
-                # A run object already holds this number (the counter was reset): step over it.
-                skip += 1
-            else:
-                counter_kv, skip = new_counter, 0
-        raise Conflict(f"runs of pipeline '{name}' are created too fast: gave up numbering one")
+            return run
+
+        def start(run: PipelineRun) -> tuple[str, AgentCommand]:
+            assert agent is not None
+            command = new_command("StartRun", run.metadata.name, start_payload(run, pipeline))
+            return agent, command
+
+        made = await self.store.runs.create(
+            name, build, dedup_key=dedup, start=start if agent is not None else None
+        )
+        if made.run is None:
+            existing = await self._deduplicated(name, dedup or "")
+            if existing is None:
+                raise Conflict(f"the run made for key '{dedup}' of pipeline '{name}' is gone")
+            return CreatedRun(existing, False)
+        log.info(
+            "run %s created (%s trigger)%s",
+            made.run.metadata.name,
+            trigger.type,
+            f" and dispatched to agent {agent}" if agent else "",
+        )
+        return CreatedRun(made.run, True)
 
     def _new_run(
         self,
@@ -370,7 +311,7 @@ class RunService:
         def command(run: PipelineRun) -> Sequence[TxnPart]:
             if not is_assigned(run):
                 return ()
-            return [TxnPart(ops=(cancel_command_op(self.store, run, reason),))]
+            return [cancel_command(self.store, run, reason)]
 
         run = await self.store.mutate(PipelineRun, name, cancel, also=command)
         log.info("run %s: cancel requested (%s)", name, reason)
@@ -407,7 +348,7 @@ class RunService:
         def drop_commands(_: PipelineRun) -> Sequence[TxnPart]:
             # A StartRun still queued for the lost agent must not start the old attempt later.
             # (If the agent comes back still running it, its Hello brings a CancelRun.)
-            return [TxnPart(ops=tuple(Delete(key) for key in stale))]
+            return [self.store.commands.deleting(agent, command_id) for command_id in stale]
 
         try:
             before = await self.store.get(PipelineRun, name)
@@ -442,35 +383,17 @@ class RunService:
         log.warning("run %s attempt %d failed: %s", name, attempt, message)
 
     async def _start_commands(self, agent: str, run: str) -> list[str]:
-        """Full keys of the commands for `run` still queued for `agent`."""
-        prefix = self.store.raw_key(f"{COMMANDS_PREFIX}{agent}") + "/"
-        result = await self.store.client.get_prefix(prefix)
-        keys: list[str] = []
-        for kv in result.kvs:
-            try:
-                command = AgentCommand.decode(kv.value)
-            except XeneError:
-                continue
-            if command.run == run:
-                keys.append(kv.key.decode())
-        return keys
+        """Ids of the commands for `run` still queued for `agent`."""
+        return [c.id for c in await self.store.commands.list(agent) if c.run == run]
 
     async def reconcile_agent_runs(self, agent: str, running: Sequence[tuple[str, int]]) -> None:
         """After an agent (re)connects: interrupt the runs assigned to it that it does not run
         and that no queued StartRun will bring; cancel attempts it runs that are not current."""
         runs, revision = await self.store.list(PipelineRun)
-        prefix = self.store.raw_key(f"{COMMANDS_PREFIX}{agent}") + "/"
         # Commands read at the same revision as the runs: an assignment and its StartRun are
         # written together, so each assigned run is either listed by the agent or queued.
-        queued = await self.store.client.get_prefix(prefix, revision=revision)
-        pending_starts: set[tuple[str, int]] = set()
-        for kv in queued.kvs:
-            try:
-                command = AgentCommand.decode(kv.value)
-            except XeneError:
-                continue
-            if command.kind == "StartRun":
-                pending_starts.add((command.run, int(command.payload.get("attempt", 0))))
+        queued = await self.store.commands.list(agent, revision=revision)
+        pending_starts = {(c.run, c.attempt) for c in queued if c.kind == "StartRun"}
         listed = {(name, int(attempt)) for name, attempt in running}
         by_name = {run.metadata.name: run for run in runs}
         for run in runs:
@@ -499,7 +422,7 @@ class RunService:
             run,
             {"reason": "this attempt of the run is no longer current", "attempt": attempt},
         )
-        await self.store.put_raw(command_key(agent, command.id), command.encode())
+        await self.store.commands.send(agent, command)
         log.info(
             "agent %s runs %s attempt %d, which is not current: cancelling", agent, run, attempt
         )
@@ -542,13 +465,5 @@ class RunService:
 
     async def delete_run(self, run: PipelineRun) -> bool:
         """Delete a run and its idempotency key; False when it changed or is gone meanwhile."""
-        key = self.store.object_key(PipelineRun, run.metadata.name)
-        ops: list[TxnOp] = [Delete(key)]
         dedup = run.metadata.annotations.get(DEDUP_ANNOTATION)
-        if dedup is not None:
-            full = self.store.raw_key(dedup_key(pipeline_of(run), dedup))
-            ops.append(Delete(full))
-        result = await self.store.client.transaction(
-            [Compare.mod_revision_is(key, int(run.metadata.resourceVersion or 0))], ops
-        )
-        return result.succeeded
+        return await self.store.runs.delete(run, pipeline_of(run), dedup)
