@@ -36,6 +36,7 @@ from xene.apiserver.settings import ApiServerSettings, split_address
 from xene.store.embedded import EmbeddedEtcd
 from xene.store.etcd import EtcdClient
 from xene.store.objects import ObjectStore
+from xene.store.shared_informers import SharedInformers
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +144,8 @@ class ApiServer:
                     access_log=False,
                 )
             )
-            view = ClusterView(store)
+            informers = SharedInformers(store)
+            view = ClusterView(informers)
             agents = AgentService(
                 store,
                 view,
@@ -166,16 +168,17 @@ class ApiServer:
                 "controllers", settings.identity, ttl=settings.leader_lease_ttl_seconds
             )
             controllers: list[Controller] = [
-                WorkflowController(store),
+                WorkflowController(store, informers),
                 SchedulerController(store, view),
                 AgentController(store, view),
                 RunDispatcher(store, view, self.runs),
-                RunHistoryCollector(store, self.runs, self.logs),
+                RunHistoryCollector(informers, self.runs, self.logs),
             ]
-            manager = ControllerManager(store, election, controllers)
+            manager = ControllerManager(informers, election, controllers)
 
             async with asyncio.TaskGroup() as group:
                 http_task = group.create_task(http.serve(sockets=[http_socket]))
+                informers_task = group.create_task(informers.run())
                 view_task = group.create_task(view.run())
                 agents_task = group.create_task(agents.run())
                 await grpc_server.start()
@@ -203,4 +206,5 @@ class ApiServer:
                 await grpc_server.stop(GRPC_GRACE_SECONDS)
                 view_task.cancel()
                 agents_task.cancel()
+                informers_task.cancel()
         log.info("stopped")

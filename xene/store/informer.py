@@ -114,9 +114,12 @@ class Informer(Generic[T]):
         return self._revisions.get(key, 0) if key in self._items else 0
 
     def add_index(self, name: str, index_of: IndexFunction[T]) -> None:
-        """Keep the keys of the values by `index_of(value)` (several values each), for `indexed`."""
+        """File the values under the terms `index_of(value)` gives, for `indexed(name, term)`.
+
+        Readers sharing the informer may each ask for an index; the first to name it defines it.
+        """
         if name in self._indexers:
-            raise ValueError(f"{self!r} already has an index '{name}'")
+            return
         self._indexers[name] = index_of
         index: dict[str, set[str]] = {}
         for key, value in self._items.items():

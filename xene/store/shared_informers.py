@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterator
 from typing import Any, TypeVar
 
 from xene.api.meta import Resource
@@ -36,6 +37,10 @@ class SharedInformers:
 
     def __repr__(self) -> str:
         return f"SharedInformers({', '.join(str(i) for i in self._informers.values())})"
+
+    def __iter__(self) -> Iterator[Informer[Any]]:
+        """Every informer handed out so far."""
+        return iter(list(self._informers.values()))
 
     def kind(self, cls: type[R]) -> Informer[R]:
         """The informer of every object of `cls`, keyed by name."""

@@ -24,6 +24,7 @@ from xene.apiserver.grpc.server import create_agent_server
 from xene.apiserver.services.agents import AgentService
 from xene.apiserver.services.cluster_view import ClusterView
 from xene.store.objects import ObjectStore
+from xene.store.shared_informers import SharedInformers
 
 LEASE_TTL = 2
 TOKEN = "agent-secret"
@@ -113,7 +114,8 @@ async def eventually(
 @pytest.fixture
 async def cluster(etcd_store: ObjectStore) -> AsyncIterator[Cluster]:
     """View, agent service, gRPC server, scheduler and agent controllers, all in this process."""
-    view = ClusterView(etcd_store)
+    informers = SharedInformers(etcd_store)
+    view = ClusterView(informers)
     service = AgentService(
         etcd_store, view, identity="test-replica", lease_ttl_seconds=LEASE_TTL, token=TOKEN
     )
@@ -121,12 +123,13 @@ async def cluster(etcd_store: ObjectStore) -> AsyncIterator[Cluster]:
     await server.start()
     cluster = Cluster(etcd_store, view, service, f"127.0.0.1:{port}")
     tasks = [
+        asyncio.create_task(informers.run()),
         asyncio.create_task(view.run()),
         asyncio.create_task(service.run()),
         asyncio.create_task(
-            ControllerRunner(etcd_store, SchedulerController(etcd_store, view)).run()
+            ControllerRunner(SchedulerController(etcd_store, view), informers).run()
         ),
-        asyncio.create_task(ControllerRunner(etcd_store, AgentController(etcd_store, view)).run()),
+        asyncio.create_task(ControllerRunner(AgentController(etcd_store, view), informers).run()),
     ]
     try:
         yield cluster

@@ -28,6 +28,7 @@ from xene.apiserver.services.logstore import FileLogStore
 from xene.apiserver.services.run_reports import RunReportService
 from xene.apiserver.services.runs import RunService
 from xene.store.objects import ObjectStore
+from xene.store.shared_informers import SharedInformers
 
 LEASE_TTL = 2
 TOKEN = "agent-secret"
@@ -97,7 +98,8 @@ class RunCluster:
 @pytest.fixture
 async def run_cluster(etcd_store: ObjectStore, tmp_path: Path) -> AsyncIterator[RunCluster]:
     """The apiserver's agent and run side in this process: gRPC, scheduler, dispatcher, GC."""
-    view = ClusterView(etcd_store)
+    informers = SharedInformers(etcd_store)
+    view = ClusterView(informers)
     agents = AgentService(
         etcd_store, view, identity="test-replica", lease_ttl_seconds=LEASE_TTL, token=TOKEN
     )
@@ -111,12 +113,13 @@ async def run_cluster(etcd_store: ObjectStore, tmp_path: Path) -> AsyncIterator[
         SchedulerController(etcd_store, view),
         AgentController(etcd_store, view),
         RunDispatcher(etcd_store, view, runs),
-        RunHistoryCollector(etcd_store, runs, logs),
+        RunHistoryCollector(informers, runs, logs),
     ]
     tasks = [
+        asyncio.create_task(informers.run()),
         asyncio.create_task(view.run()),
         asyncio.create_task(agents.run()),
-        *(asyncio.create_task(ControllerRunner(etcd_store, c).run()) for c in controllers),
+        *(asyncio.create_task(ControllerRunner(c, informers).run()) for c in controllers),
     ]
     try:
         yield cluster

@@ -1,4 +1,5 @@
-"""The pure parts of run reports: status snapshots from agents and the commands they get."""
+"""Run reports: status snapshots from agents, the commands they get, and the service that
+stores reports, on the in-memory store."""
 
 from __future__ import annotations
 
@@ -7,11 +8,18 @@ from datetime import UTC, datetime
 
 import pytest
 
+from tests.unit.apiserver.world import ServerWorld
 from xene.api.errors import Invalid
 from xene.api.meta import ObjectMeta
-from xene.api.run import PipelineRun, PipelineRunSpec, RunAttempt, RunPhase
+from xene.api.run import PipelineRun, PipelineRunSpec, RunAttempt, RunPhase, RunTrigger
 from xene.apiserver.grpc.agents import command_to_proto
-from xene.apiserver.services.run_reports import agent_status, apply_status
+from xene.apiserver.services.run_reports import (
+    LogChunkReport,
+    RunRequest,
+    RunUpdateReport,
+    agent_status,
+    apply_status,
+)
 from xene.store.commands import new_command
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
@@ -69,3 +77,66 @@ def test_start_and_cancel_commands_carry_the_attempt() -> None:
 
     cancel = command_to_proto(new_command("CancelRun", "wf.p.1", {"reason": "r", "attempt": 2}))
     assert (cancel.command.cancel_run.reason, cancel.command.cancel_run.attempt) == ("r", 2)
+
+
+# -- the service, on the in-memory store ------------------------------------------------------
+
+
+async def assigned_on(world: ServerWorld, agent: str) -> None:
+    await world.connect(agent)
+    await world.create_pipeline("p")
+    await world.place("wf.p", agent)
+    await world.runs.create_run("wf.p", trigger=RunTrigger(type="manual"))
+
+
+def update(
+    seq: int, status: dict[str, object], events: list[object] | None = None
+) -> RunUpdateReport:
+    return RunUpdateReport(
+        "wf.p.1", 1, seq, json.dumps(status).encode(), json.dumps(events or []).encode()
+    )
+
+
+async def test_reports_of_the_current_attempt_are_stored_once(world: ServerWorld) -> None:
+    await assigned_on(world, "a1")
+    running = update(1, {"phase": "Running"}, [{"kind": "RunStarted"}])
+    await world.reports.apply_update("a1", running)
+    await world.reports.apply_update("a1", running)  # replayed after a reconnect
+    await world.reports.append_log(
+        "a1", LogChunkReport("wf.p.1", 1, 2, "main", "hello", ["stdout"], ["hi"], [1.0])
+    )
+    await world.reports.apply_update("a1", update(3, {"phase": "Succeeded"}))
+
+    run = await world.run("wf.p.1")
+    assert run.status.phase == RunPhase.SUCCEEDED
+    assert run.status.attempts[0].result == "Succeeded"
+    assert [e["kind"] for e in await world.logs.read_events("wf.p.1")] == ["RunStarted"]
+    assert [r.line for r in await world.logs.read("wf.p.1")] == ["hi"]
+
+
+async def test_reports_of_another_agent_or_attempt_are_dropped(world: ServerWorld) -> None:
+    await assigned_on(world, "a1")
+    await world.reports.apply_update("intruder", update(1, {"phase": "Failed"}))
+    await world.reports.append_log(
+        "intruder", LogChunkReport("wf.p.1", 1, 2, "main", "hello", ["stdout"], ["x"], [1.0])
+    )
+    assert (await world.run("wf.p.1")).status.phase == RunPhase.PENDING
+    assert await world.logs.read("wf.p.1") == []
+
+
+async def test_an_agent_may_only_start_runs_of_its_own_pipelines(world: ServerWorld) -> None:
+    await assigned_on(world, "a1")
+    tick = json.dumps({"type": "cron", "name": "nightly"}).encode()
+    made = await world.reports.create_run("a1", RunRequest("wf.p", tick, dedup_key="t1"))
+    assert made.created and made.run is not None and made.run.spec.trigger.type == "cron"
+    with pytest.raises(Invalid, match="not scheduled on agent 'a2'"):
+        await world.reports.create_run("a2", RunRequest("wf.p", tick))
+
+
+async def test_a_refused_start_fails_the_run(world: ServerWorld) -> None:
+    await assigned_on(world, "a1")
+    (start,) = await world.store.commands.list("a1")
+    await world.reports.command_refused("a1", start.id, "no docker here")
+    run = await world.run("wf.p.1")
+    assert run.status.phase == RunPhase.FAILED
+    assert run.status.message == "agent a1 refused to start the run: no docker here"

@@ -3,6 +3,8 @@
 The liveness key is written with the lease the agent's heartbeats renew (services/agents.py);
 when the lease expires etcd deletes the key, and this controller marks the agent NotReady. The
 scheduler reacts to the key itself, so re-placement does not wait for this status write.
+Decisions come from the cluster view and the agents' cache; etcd is written only when they say
+the stored status is stale.
 """
 
 from __future__ import annotations
@@ -56,10 +58,12 @@ class AgentController:
 
     name = "agents"
     resync_seconds = 30.0
+    workers = 2
 
     def __init__(self, store: ObjectStore, view: ClusterView) -> None:
         self.store = store
         self.view = view
+        self.agents = view.informers.kind(Agent)
         self.sources: list[WatchSource | KeySource] = [
             WatchSource(Agent, own_name),
             AgentTriggers(view, self.resync_seconds),
@@ -68,8 +72,7 @@ class AgentController:
     async def reconcile(self, key: str) -> None:
         """Write agent `key`'s phase and pipeline list if they are stale."""
         await self.view.wait_synced()
-        # The key itself, not the view: a status write must not act on a lagging watch.
-        alive = await self.store.liveness.get(key) is not None
+        alive = self.view.alive(key) is not None
         pipelines = [entry.name for entry in self.view.pipelines_on(key)]
         went_down = False
 
@@ -90,8 +93,15 @@ class AgentController:
                 changed = True
             return agent if changed else None
 
+        cached = self.agents.get(key)
+        if cached is None or update(cached.model_copy(deep=True)) is None:
+            return  # as the cache has it, nothing to write
+        went_down = False
+        # The write holds only if etcd agrees about the liveness key: a lagging cache must not
+        # mark a reconnected agent NotReady (Stale then, and the runner tries again later).
+        liveness = self.store.liveness.alive(key) if alive else self.store.liveness.gone(key)
         try:
-            await self.store.mutate(Agent, key, update)
+            await self.store.mutate(Agent, key, update, also=lambda _: [liveness])
         except NotFound:
             return
         if went_down:

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from xene.apiserver.controllers.base import Controller
 from xene.apiserver.controllers.runner import ControllerRunner
 from xene.store.election import Election
-from xene.store.objects import ObjectStore
+from xene.store.shared_informers import SharedInformers
 
 log = logging.getLogger(__name__)
 
@@ -22,9 +22,12 @@ class ControllerManager:
     """Campaigns for leadership; while leader, runs every controller in one task group."""
 
     def __init__(
-        self, store: ObjectStore, election: Election, controllers: Sequence[Controller]
+        self,
+        informers: SharedInformers,
+        election: Election,
+        controllers: Sequence[Controller],
     ) -> None:
-        self.store = store
+        self.informers = informers
         self.election = election
         self.controllers = list(controllers)
         self.is_leader = False
@@ -42,9 +45,7 @@ class ControllerManager:
                 try:
                     async with asyncio.TaskGroup() as group:
                         for controller in self.controllers:
-                            workers = getattr(controller, "workers", 2)
-                            runner = ControllerRunner(self.store, controller, workers=workers)
-                            group.create_task(runner.run())
+                            group.create_task(ControllerRunner(controller, self.informers).run())
                         group.create_task(self._watch_leadership())
                 except* LeadershipLost:
                     log.warning("lost leadership; controllers stopped, campaigning again")

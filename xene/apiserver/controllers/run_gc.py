@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import logging
 
-from xene.api.errors import NotFound, XeneError
+from xene.api.errors import XeneError
 from xene.api.meta import Resource
 from xene.api.pipeline import Pipeline
 from xene.api.run import PipelineRun
 from xene.apiserver.controllers.base import KeySource, WatchSource, own_name
 from xene.apiserver.services.logstore import LogStore
-from xene.apiserver.services.runs import RunService, pipeline_of
-from xene.store.objects import ObjectStore
+from xene.apiserver.services.runs import RUNS_BY_PIPELINE, RunService, index_runs, pipeline_of
+from xene.store.shared_informers import SharedInformers
 
 log = logging.getLogger(__name__)
 
@@ -34,9 +34,16 @@ class RunHistoryCollector:
 
     name = "run-gc"
     resync_seconds = 60.0
+    workers = 2
 
-    def __init__(self, store: ObjectStore, runs: RunService, logs: LogStore) -> None:
-        self.store = store
+    def __init__(
+        self,
+        informers: SharedInformers,
+        runs: RunService,
+        logs: LogStore,
+    ) -> None:
+        self.run_cache = index_runs(informers.kind(PipelineRun))
+        self.pipelines = informers.kind(Pipeline)
         self.runs = runs
         self.logs = logs
         self.sources: list[WatchSource | KeySource] = [
@@ -46,12 +53,14 @@ class RunHistoryCollector:
 
     async def reconcile(self, key: str) -> None:
         """Delete the pipeline's finished runs beyond the newest `history_limit`."""
-        runs = await self.runs.list_runs(key)
+        await self.run_cache.wait_synced()
+        await self.pipelines.wait_synced()
+        runs = sorted(
+            self.run_cache.indexed(RUNS_BY_PIPELINE, key), key=lambda run: run.spec.number
+        )
         if not runs:
             return
-        try:
-            await self.store.get(Pipeline, key)
-        except NotFound:
+        if key not in self.pipelines:
             for run in runs:
                 if not run.status.phase.finished and not run.status.cancelRequested:
                     await self.runs.request_cancel(run.metadata.name, PIPELINE_DELETED_REASON)

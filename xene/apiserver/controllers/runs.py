@@ -21,8 +21,17 @@ from xene.api.pipeline import Pipeline
 from xene.api.run import PipelineRun, RunAttempt, RunPhase
 from xene.apiserver.controllers.base import KeySource, WatchSource
 from xene.apiserver.services.cluster_view import ClusterView, ViewChange
-from xene.apiserver.services.runs import RunService, current_attempt, pipeline_of, start_payload
+from xene.apiserver.services.runs import (
+    RUNS_BY_AGENT,
+    RUNS_BY_PIPELINE,
+    RunService,
+    current_attempt,
+    index_runs,
+    pipeline_of,
+    start_payload,
+)
 from xene.store.commands import new_command
+from xene.store.informer import Informer
 from xene.store.kv import TxnPart
 from xene.store.objects import ObjectStore
 
@@ -37,14 +46,13 @@ def _unfinished(obj: Resource) -> list[str]:
 class DispatchTriggers:
     """Unfinished runs to look at again when placements or agents' liveness change."""
 
-    def __init__(self, store: ObjectStore, view: ClusterView) -> None:
-        self.store = store
+    def __init__(self, view: ClusterView, runs: Informer[PipelineRun]) -> None:
         self.view = view
+        self.runs = runs
 
     async def feed(self, enqueue: Callable[[str], None]) -> None:
         """Enqueue the unfinished runs of pipelines that moved and of agents that changed."""
         await self.view.wait_synced()
-        changed: asyncio.Queue[ViewChange] = asyncio.Queue()
 
         def on_change(change: ViewChange) -> None:
             if change.kind == "pipeline":
@@ -52,36 +60,17 @@ class DispatchTriggers:
                 after = change.after.placed_on if change.after is not None else None
                 if before == after:
                     return
+                affected = self.runs.indexed(RUNS_BY_PIPELINE, change.name)
             elif change.kind == "agent" and change.before is not None and change.after is not None:
                 return  # a heartbeat or label update: readiness did not change
-            changed.put_nowait(change)
+            else:
+                affected = self.runs.indexed(RUNS_BY_AGENT, change.name)
+            for run in affected:
+                if not run.status.phase.finished:
+                    enqueue(run.metadata.name)
 
         with self.view.listening(on_change):
-            while True:
-                change = await changed.get()
-                # Coalesce a burst (an agent died: its lease and all its pipelines change).
-                await asyncio.sleep(0.05)
-                pipelines: set[str] = set()
-                agents: set[str] = set()
-                for item in [change, *self._drain(changed)]:
-                    (pipelines if item.kind == "pipeline" else agents).add(item.name)
-                try:
-                    runs, _ = await self.store.list(PipelineRun)
-                except Exception as exc:  # the periodic resync catches up
-                    log.warning("run dispatcher: listing runs failed: %s", exc)
-                    continue
-                for run in runs:
-                    if run.status.phase.finished:
-                        continue
-                    if pipeline_of(run) in pipelines or run.status.agent in agents:
-                        enqueue(run.metadata.name)
-
-    @staticmethod
-    def _drain(queue: asyncio.Queue[ViewChange]) -> list[ViewChange]:
-        items = []
-        while not queue.empty():
-            items.append(queue.get_nowait())
-        return items
+            await asyncio.Future()
 
 
 class RunDispatcher:
@@ -89,6 +78,7 @@ class RunDispatcher:
 
     name = "run-dispatcher"
     resync_seconds = 30.0
+    workers = 2
 
     def __init__(
         self,
@@ -102,17 +92,19 @@ class RunDispatcher:
         self.view = view
         self.runs = runs
         self.clock = clock
+        self.run_cache = index_runs(view.informers.kind(PipelineRun))
+        self.pipelines = view.informers.kind(Pipeline)
         self.sources: list[WatchSource | KeySource] = [
             WatchSource(PipelineRun, _unfinished),
-            DispatchTriggers(store, view),
+            DispatchTriggers(view, self.run_cache),
         ]
 
     async def reconcile(self, key: str) -> None:
         """Make one step for run `key`: interrupt, cancel, or dispatch it."""
         await self.view.wait_synced()
-        try:
-            run = await self.store.get(PipelineRun, key)
-        except NotFound:
+        await self.run_cache.wait_synced()
+        run = self.run_cache.get(key)
+        if run is None:
             return
         status = run.status
         if status.phase.finished:
@@ -128,10 +120,10 @@ class RunDispatcher:
     async def _check_agent(self, run: PipelineRun, agent: str) -> None:
         if self.view.alive(agent) is not None:
             return
-        # The view may lag behind etcd: only the key itself says the agent is gone.
-        if await self.store.liveness.get(agent) is not None:
-            return
-        await self.runs.interrupt(run.metadata.name, agent, f"agent {agent} lost")
+        # The view may lag behind etcd: the interruption holds only while the key is gone.
+        await self.runs.interrupt(
+            run.metadata.name, agent, f"agent {agent} lost", only_if_gone=True
+        )
 
     async def _dispatch(self, run: PipelineRun) -> None:
         name = run.metadata.name
@@ -141,9 +133,8 @@ class RunDispatcher:
         agent = entry.placed_on
         if agent is None or not self.view.is_ready(agent):
             return  # the scheduler places the pipeline; that change brings the run back here
-        try:
-            pipeline = await self.store.get(Pipeline, entry.name)
-        except NotFound:
+        pipeline = self.pipelines.get(entry.name)
+        if pipeline is None:
             return
         now = self.clock()
 
@@ -171,6 +162,7 @@ class RunDispatcher:
         if updated.status.agent == agent and updated.metadata.resourceVersion != (
             run.metadata.resourceVersion
         ):
+            self.run_cache.observe(name, updated, int(updated.metadata.resourceVersion or 0))
             log.info(
                 "run %s attempt %d dispatched to agent %s", name, current_attempt(updated), agent
             )

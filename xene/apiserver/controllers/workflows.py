@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -13,14 +12,15 @@ from xene.api.derivation import (
     derive_triggers,
     effective_suspension,
 )
-from xene.api.errors import AlreadyExists, Gone, NotFound, Unavailable
+from xene.api.errors import AlreadyExists, NotFound
 from xene.api.meta import Resource
 from xene.api.pipeline import Pipeline
-from xene.api.trigger import Trigger
+from xene.api.trigger import SuspendOverride, Trigger
 from xene.api.workflow import Workflow
 from xene.apiserver.controllers.base import KeySource, WatchSource, own_name
-from xene.backoff import Backoff
+from xene.store.informer import Change, Informer
 from xene.store.objects import ObjectStore
+from xene.store.shared_informers import SharedInformers
 
 log = logging.getLogger(__name__)
 
@@ -52,89 +52,28 @@ def _desired_fingerprint(obj: Resource) -> tuple[Any, ...]:
     )
 
 
-class SpecChanges:
-    """Keys of objects of one kind whose desired part changed, that appeared or were deleted.
+def desired_state_changed(change: Change[Resource]) -> bool:
+    """Whether a change touched what the workflow controller acts on.
 
     Status writes (placements, agent phases, the workflow's own status) are most writes and
-    say nothing the workflow controller acts on; waking it for each of them made a reconcile
-    per placement. The spec bumps `generation`, so (uid, generation, labels, annotations,
-    owners) tells. The controller `remember`s what it wrote itself, so its own creates and
-    updates do not wake it again. Every `resync_seconds` all keys are queued anyway.
+    say nothing the controller acts on; the spec bumps `generation`, so (uid, generation,
+    labels, annotations, owners) tell.
     """
-
-    def __init__(
-        self,
-        store: ObjectStore,
-        kind: type[Resource],
-        keys_of: Callable[[Resource], list[str]],
-        resync_seconds: float | None = None,
-    ) -> None:
-        self.store = store
-        self.kind = kind
-        self.keys_of = keys_of
-        self.resync_seconds = resync_seconds
-        self._seen: dict[str, tuple[Any, ...]] = {}
-        self._keys: dict[str, list[str]] = {}
-
-    def remember(self, obj: Resource) -> None:
-        """This object was just written by the controller: its watch event needs no reconcile."""
-        self._changed(obj)
-
-    def _changed(self, obj: Resource) -> bool:
-        name = obj.metadata.name
-        fingerprint = _desired_fingerprint(obj)
-        self._keys[name] = self.keys_of(obj)
-        if self._seen.get(name) == fingerprint:
-            return False
-        self._seen[name] = fingerprint
+    if change.old is None or change.new is None:
         return True
+    return _desired_fingerprint(change.old) != _desired_fingerprint(change.new)
 
-    def _forget(self, name: str) -> None:
-        self._seen.pop(name, None)
-        self._keys.pop(name, None)
 
-    async def feed(self, enqueue: Callable[[str], None]) -> None:
-        """List, then watch (and resync now and then) until cancelled."""
-        async with asyncio.TaskGroup() as group:
-            group.create_task(self._follow(enqueue))
-            if self.resync_seconds is not None:
-                group.create_task(self._resync(enqueue, self.resync_seconds))
+def _dropping(stale: SuspendOverride | None) -> Callable[[Trigger], Trigger | None]:
+    """A mutation that removes the override `stale` from a Trigger, unless it was set anew."""
 
-    async def _resync(self, enqueue: Callable[[str], None], seconds: float) -> None:
-        while True:
-            await asyncio.sleep(seconds)
-            for keys in list(self._keys.values()):
-                for key in keys:
-                    enqueue(key)
+    def drop(current: Trigger) -> Trigger | None:
+        if current.status.suspendOverride != stale:
+            return None  # set anew meanwhile: the next reconcile judges it
+        current.status.suspendOverride = None
+        return current
 
-    async def _follow(self, enqueue: Callable[[str], None]) -> None:
-        backoff = Backoff(0.2, 5.0)
-        while True:
-            try:
-                items, revision = await self.store.list(self.kind)
-                listed = {obj.metadata.name for obj in items}
-                for name in self._seen.keys() - listed:
-                    self._forget(name)
-                for obj in items:
-                    # After a (re)list every key is checked once: nothing missed while away.
-                    self._changed(obj)
-                    for key in self.keys_of(obj):
-                        enqueue(key)
-                backoff.reset()
-                async for event in self.store.watch(self.kind, from_revision=revision + 1):
-                    obj = event.object
-                    if event.type == "DELETED":
-                        self._forget(obj.metadata.name)
-                    elif not self._changed(obj):
-                        continue
-                    for key in self.keys_of(obj):
-                        enqueue(key)
-            except Gone:
-                log.info("workflows: watch of %s expired; listing again", self.kind.plural)
-            except Unavailable as exc:
-                delay = backoff.next_delay()
-                log.warning("workflows: %s; retrying in %.1fs", exc, delay)
-                await asyncio.sleep(delay)
+    return drop
 
 
 class WorkflowController:
@@ -142,23 +81,28 @@ class WorkflowController:
 
     name = "workflows"
     resync_seconds = 60.0
+    workers = 2
 
-    def __init__(self, store: ObjectStore) -> None:
+    def __init__(self, store: ObjectStore, informers: SharedInformers) -> None:
         self.store = store
-        self._changes: dict[type[Resource], SpecChanges] = {
-            Workflow: SpecChanges(store, Workflow, own_name, self.resync_seconds),
-            Pipeline: SpecChanges(store, Pipeline, _owning_workflow),
-            Trigger: SpecChanges(store, Trigger, _owning_workflow),
+        self.workflows = informers.kind(Workflow)
+        self._derived: dict[type[Resource], Informer[Any]] = {
+            Pipeline: informers.kind(Pipeline),
+            Trigger: informers.kind(Trigger),
         }
-        self.sources: list[WatchSource | KeySource] = list(self._changes.values())
+        for cache in self._derived.values():
+            cache.add_index(WORKFLOW_LABEL, _owning_workflow)
+        self.sources: list[WatchSource | KeySource] = [
+            WatchSource(Workflow, own_name, desired_state_changed),
+            WatchSource(Pipeline, _owning_workflow, desired_state_changed),
+            WatchSource(Trigger, _owning_workflow, desired_state_changed),
+        ]
 
     async def reconcile(self, key: str) -> None:
         """Create, update and delete derived objects so they match workflow `key`."""
-        try:
-            workflow: Workflow | None = await self.store.get(Workflow, key)
-        except NotFound:
-            workflow = None
-        stored_triggers = await self._derived(Trigger, key)
+        await self.workflows.wait_synced()
+        workflow = self.workflows.get(key)
+        stored_triggers = await self._existing(Trigger, key)
         # A suspend or resume by hand lives in the Trigger's status (the workflow is the user's
         # file); it goes into both derived kinds, so the agent running the cron sees it.
         overrides = {
@@ -176,27 +120,24 @@ class WorkflowController:
             await self._drop_overrides(stale)
             await self._record_status(workflow, pipelines, triggers)
 
-    async def _derived(self, kind: type[DerivedT], workflow: str) -> list[DerivedT]:
-        # Derived names are `{workflow}.{entry}`: the name prefix keeps this read to the
-        # workflow's own objects instead of every object of the kind.
-        existing, _ = await self.store.list(
-            kind, label_selector={WORKFLOW_LABEL: workflow}, name_prefix=f"{workflow}."
-        )
-        return list(existing)
+    async def _existing(self, kind: type[DerivedT], workflow: str) -> list[DerivedT]:
+        """The cached objects of `kind` derived from `workflow`."""
+        cache = self._derived[kind]
+        await cache.wait_synced()
+        # Derived names are `{workflow}.{entry}`; the label says which workflow made them.
+        return [
+            obj
+            for obj in cache.indexed(WORKFLOW_LABEL, workflow)
+            if obj.metadata.name.startswith(f"{workflow}.")
+        ]
 
     async def _drop_overrides(self, triggers: list[Trigger]) -> None:
         """Forget overrides the workflow has overruled by changing `suspend` itself."""
         for trigger in triggers:
-            stale = trigger.status.suspendOverride
-
-            def drop(current: Trigger, stale: object = stale) -> Trigger | None:
-                if current.status.suspendOverride != stale:
-                    return None  # set anew meanwhile: the next reconcile judges it
-                current.status.suspendOverride = None
-                return current
-
+            drop = _dropping(trigger.status.suspendOverride)
             try:
-                await self.store.mutate(Trigger, trigger.metadata.name, drop)
+                updated = await self.store.mutate(Trigger, trigger.metadata.name, drop)
+                self._observe(updated)
                 log.info(
                     "trigger %s: its workflow changed suspend; the override is dropped",
                     trigger.metadata.name,
@@ -212,7 +153,7 @@ class WorkflowController:
         existing: list[DerivedT] | None = None,
     ) -> None:
         if existing is None:
-            existing = await self._derived(kind, workflow)
+            existing = await self._existing(kind, workflow)
         current_by_name = {obj.metadata.name: obj for obj in existing}
         desired_names = {obj.metadata.name for obj in desired}
         for obj in desired:
@@ -220,10 +161,10 @@ class WorkflowController:
             if current is None:
                 try:
                     created = await self.store.create(obj)
-                    self._changes[kind].remember(created)
+                    self._observe(created)
                     log.info("created %s %s", kind.kind_name.lower(), obj.metadata.name)
                 except AlreadyExists:
-                    # Created under another workflow's label or concurrently: adopt on next pass.
+                    # Created under another workflow's label or concurrently: adopt it.
                     await self._adopt(kind, obj)
             elif not _same_desired_state(current, obj):
                 await self._update_desired(kind, obj)
@@ -233,6 +174,11 @@ class WorkflowController:
                 log.info("deleted %s %s", kind.kind_name.lower(), name)
             except NotFound:
                 pass
+
+    def _observe(self, obj: Resource) -> None:
+        """Show a derived object this controller wrote in the cache at once."""
+        revision = int(obj.metadata.resourceVersion or 0)
+        self._derived[type(obj)].observe(obj.metadata.name, obj, revision)
 
     async def _adopt(self, kind: type[DerivedT], desired: DerivedT) -> None:
         await self._update_desired(kind, desired)
@@ -249,7 +195,7 @@ class WorkflowController:
             return updated
 
         updated = await self.store.mutate(kind, desired.metadata.name, apply_desired)
-        self._changes[kind].remember(updated)
+        self._observe(updated)
         log.info("updated %s %s", kind.kind_name.lower(), desired.metadata.name)
 
     async def _record_status(
@@ -286,6 +232,8 @@ class WorkflowController:
             return current
 
         try:
-            await self.store.mutate(Workflow, workflow.metadata.name, set_status)
+            updated = await self.store.mutate(Workflow, workflow.metadata.name, set_status)
         except NotFound:
-            pass
+            return
+        revision = int(updated.metadata.resourceVersion or 0)
+        self.workflows.observe(updated.metadata.name, updated, revision)

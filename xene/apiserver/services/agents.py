@@ -44,8 +44,8 @@ from xene.api.errors import (
 from xene.api.meta import DNS1123_SUBDOMAIN, MAX_SUBDOMAIN_LENGTH, ObjectMeta, utc_now
 from xene.api.pipeline import AgentPipelinePhase, Pipeline, SchedulePhase
 from xene.apiserver.services.cluster_view import ClusterView, PipelineEntry, ViewChange
-from xene.backoff import Backoff
 from xene.store.commands import AgentCommand, CommandKind, QueuedCommand, new_command
+from xene.store.informer import Change, Informer
 from xene.store.liveness import AliveEntry
 from xene.store.objects import ObjectStore
 
@@ -147,7 +147,7 @@ class AgentService:
         self._token = token
         self._tokens = dict(tokens or {})
         self._sessions: dict[str, AgentSession] = {}
-        self._commands_ready = asyncio.Event()
+        self._command_cache = view.informers.commands()
 
     @property
     def heartbeat_interval_seconds(self) -> float:
@@ -267,26 +267,20 @@ class AgentService:
 
     async def run(self) -> None:
         """Deliver commands written for agents whose streams this replica holds."""
-        source = self.store.commands.list_watch()
-        backoff = Backoff(0.2, 5.0)
-        while True:
-            try:
-                listing = await source.list()
-                self._commands_ready.set()
-                backoff.reset()
-                async for item in source.watch(listing.revision + 1):
-                    if item.value is not None:
-                        self._route(item.value)
-            except XeneError as exc:
-                delay = backoff.next_delay()
-                log.warning("command delivery: %s; retrying in %.1fs", exc, delay)
-                await asyncio.sleep(delay)
+        with self._command_cache.listening(self._route):
+            await asyncio.Future()
 
-    def _route(self, queued: QueuedCommand) -> None:
-        session = self._sessions.get(queued.agent)
+    def _route(self, change: Change[QueuedCommand]) -> None:
+        if change.new is None or change.old is not None:
+            return  # acknowledged (deleted): nothing to deliver
+        session = self._sessions.get(change.new.agent)
         if session is None:
             return  # another replica holds the stream, or the agent picks it up on connect
-        session.deliver(queued.command)
+        session.deliver(change.new.command)
+
+    async def commands_synced(self) -> None:
+        """Return once this replica's cache of commands has been listed."""
+        await self._command_cache.wait_synced()
 
     def _forget(self, session: AgentSession) -> None:
         if self._sessions.get(session.agent) is session:
@@ -326,6 +320,10 @@ class AgentSession:
     @property
     def view(self) -> ClusterView:
         return self.service.view
+
+    @property
+    def pipelines(self) -> Informer[Pipeline]:
+        return self.service.view.informers.kind(Pipeline)
 
     def start(self) -> None:
         """Begin following the view (before the liveness key is written, to miss nothing)."""
@@ -462,9 +460,8 @@ class AgentSession:
             ):
                 loaded.append(cached[1])
                 continue
-            try:
-                pipeline = await self.store.get(Pipeline, entry.name)
-            except NotFound:
+            pipeline = self.pipelines.get(entry.name)
+            if pipeline is None:
                 continue
             status = pipeline.status
             if status.phase != SchedulePhase.SCHEDULED or status.agent != self.agent:
@@ -513,7 +510,8 @@ class AgentSession:
 
     async def commands(self) -> AsyncIterator[AgentCommand]:
         """Commands not yet acknowledged: the stored backlog first, then new ones."""
-        await self.service._commands_ready.wait()
+        await self.service.commands_synced()
+        # The backlog from etcd itself: what an earlier stream had acknowledged is surely gone.
         for command in await self.store.commands.list(self.agent):
             self._remember(command.id)
             yield command

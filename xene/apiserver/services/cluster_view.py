@@ -1,9 +1,10 @@
-"""An in-memory view of agents, their liveness and each pipeline's placement, fed by watches.
+"""An in-memory view of agents, their liveness and each pipeline's placement, fed by the
+shared informers' caches of pipelines, agents and liveness keys.
 
 Every replica keeps one: the scheduler reads counts and candidates from it instead of listing
 etcd on each reconcile, and the replica holding an agent's stream learns from it when that
-agent's assignments change. Liveness is the key `{prefix}/alive/agents/{name}`, written with the
-agent's lease: it exists exactly while the agent's heartbeats keep the lease alive.
+agent's assignments change. An agent's liveness key (store/liveness.py) exists exactly while
+the agent's heartbeats keep its lease alive.
 """
 
 from __future__ import annotations
@@ -12,11 +13,10 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from xene.api.agent import Agent
-from xene.api.errors import Gone, XeneError
 from xene.api.pipeline import Pipeline, SchedulePhase
 from xene.apiserver.services.placement import (
     AgentCandidate,
@@ -24,9 +24,9 @@ from xene.apiserver.services.placement import (
     PlacementIndex,
     selector_matches,
 )
-from xene.backoff import Backoff
+from xene.store.informer import Change
 from xene.store.liveness import AliveEntry
-from xene.store.objects import ObjectStore
+from xene.store.shared_informers import SharedInformers
 
 log = logging.getLogger(__name__)
 
@@ -103,18 +103,14 @@ class ViewChange:
 Listener = Callable[[ViewChange], None]
 
 
-@dataclass
-class _Synced:
-    pipelines: asyncio.Event = field(default_factory=asyncio.Event)
-    agents: asyncio.Event = field(default_factory=asyncio.Event)
-    alive: asyncio.Event = field(default_factory=asyncio.Event)
-
-
 class ClusterView:
     """Pipelines' placement, agents and liveness in memory; `run()` keeps it current."""
 
-    def __init__(self, store: ObjectStore) -> None:
-        self.store = store
+    def __init__(self, informers: SharedInformers) -> None:
+        self.informers = informers
+        self._pipeline_cache = informers.kind(Pipeline)
+        self._agent_cache = informers.kind(Agent)
+        self._liveness = informers.liveness()
         self._pipelines: dict[str, PipelineEntry] = {}
         self._by_agent: dict[str, set[str]] = {}
         self._unscheduled: set[str] = set()
@@ -128,7 +124,7 @@ class ClusterView:
         self._incoming: dict[str, int] = {}
         self._outgoing: dict[str, int] = {}
         self._index = PlacementIndex()
-        self._synced = _Synced()
+        self._following = asyncio.Event()
 
     # -- queries --------------------------------------------------------------------------
 
@@ -230,17 +226,15 @@ class ClusterView:
 
     @property
     def synced(self) -> bool:
-        """True once every watched kind has been listed."""
-        return all(
-            event.is_set()
-            for event in (self._synced.pipelines, self._synced.agents, self._synced.alive)
-        )
+        """True once `run()` follows the caches and every one has been listed."""
+        caches = (self._pipeline_cache, self._agent_cache, self._liveness)
+        return self._following.is_set() and all(cache.synced for cache in caches)
 
     async def wait_synced(self) -> None:
-        """Return once every watched kind has been listed at least once."""
-        await self._synced.pipelines.wait()
-        await self._synced.agents.wait()
-        await self._synced.alive.wait()
+        """Return once `run()` follows the caches and every one has been listed."""
+        await self._following.wait()
+        for cache in (self._pipeline_cache, self._agent_cache, self._liveness):
+            await cache.wait_synced()
 
     @contextlib.contextmanager
     def listening(self, listener: Listener, *, agent: str | None = None) -> Iterator[None]:
@@ -264,12 +258,9 @@ class ClusterView:
     # -- updates --------------------------------------------------------------------------
 
     def observe_pipeline(self, pipeline: Pipeline) -> None:
-        """Take a pipeline just written by this process, unless the view has a newer one."""
-        entry = PipelineEntry.of(pipeline)
-        current = self._pipelines.get(entry.name)
-        if current is None or current.uid != entry.uid or current.revision >= entry.revision:
-            return  # deleted, re-created or already newer: the watch knows better
-        self._set_pipeline(entry.name, entry, entry.revision)
+        """Take a pipeline just written by this process, unless the cache has gone past it."""
+        revision = int(pipeline.metadata.resourceVersion or 0)
+        self._pipeline_cache.observe(pipeline.metadata.name, pipeline, revision)
 
     def _emit(self, change: ViewChange) -> None:
         listeners = list(self._listeners)
@@ -362,69 +353,25 @@ class ClusterView:
     # -- feeding --------------------------------------------------------------------------
 
     async def run(self) -> None:
-        """Follow pipelines, agents and liveness keys until cancelled."""
-        async with asyncio.TaskGroup() as group:
-            group.create_task(self._follow(self._follow_pipelines, "pipelines"))
-            group.create_task(self._follow(self._follow_agents, "agents"))
-            group.create_task(self._follow(self._follow_alive, "agent liveness keys"))
-
-    async def _follow(self, follow: Callable[[], Any], what: str) -> None:
-        backoff = Backoff(0.2, 5.0)
-        while True:
+        """Follow the shared caches of pipelines, agents and liveness keys until cancelled."""
+        with contextlib.ExitStack() as following:
+            # Replayed: whatever the caches hold already arrives as additions first.
+            following.enter_context(self._pipeline_cache.listening(self._on_pipeline, replay=True))
+            following.enter_context(self._agent_cache.listening(self._on_agent, replay=True))
+            following.enter_context(self._liveness.listening(self._on_alive, replay=True))
+            self._following.set()
             try:
-                await follow()
-            except Gone:
-                log.info("cluster view: watch of %s expired; listing again", what)
-                backoff.reset()
-                continue
-            except XeneError as exc:
-                delay = backoff.next_delay()
-                log.warning(
-                    "cluster view: following %s failed (%s); retrying in %.1fs", what, exc, delay
-                )
-                await asyncio.sleep(delay)
+                await asyncio.Future()
+            finally:
+                self._following.clear()
 
-    async def _follow_pipelines(self) -> None:
-        items, revision = await self.store.list(Pipeline)
-        listed = {p.metadata.name: PipelineEntry.of(p) for p in items}
-        for name in list(self._pipelines.keys() - listed.keys()):
-            self._set_pipeline(name, None, revision)
-        for name, entry in listed.items():
-            current = self._pipelines.get(name)
-            if current is None or current.revision < entry.revision or current.uid != entry.uid:
-                self._set_pipeline(name, entry, entry.revision)
-        self._synced.pipelines.set()
-        async for event in self.store.watch(Pipeline, from_revision=revision + 1):
-            name = event.object.metadata.name
-            if event.type == "DELETED":
-                self._set_pipeline(name, None, event.revision)
-                continue
-            current = self._pipelines.get(name)
-            if current is not None and current.revision >= event.revision:
-                continue  # this process already observed its own newer write
-            self._set_pipeline(name, PipelineEntry.of(event.object), event.revision)
+    def _on_pipeline(self, change: Change[Pipeline]) -> None:
+        entry = PipelineEntry.of(change.new) if change.new is not None else None
+        self._set_pipeline(change.key, entry, change.revision)
 
-    async def _follow_agents(self) -> None:
-        items, revision = await self.store.list(Agent)
-        listed = {a.metadata.name: AgentEntry.of(a) for a in items}
-        for name in list(self._agents.keys() - listed.keys()):
-            self._set_agent(name, None, revision)
-        for name, entry in listed.items():
-            self._set_agent(name, entry, entry.revision)
-        self._synced.agents.set()
-        async for event in self.store.watch(Agent, from_revision=revision + 1):
-            name = event.object.metadata.name
-            after = None if event.type == "DELETED" else AgentEntry.of(event.object)
-            self._set_agent(name, after, event.revision)
+    def _on_agent(self, change: Change[Agent]) -> None:
+        entry = AgentEntry.of(change.new) if change.new is not None else None
+        self._set_agent(change.key, entry, change.revision)
 
-    async def _follow_alive(self) -> None:
-        source = self.store.liveness.list_watch()
-        listing = await source.list()
-        listed = {item.key: item.value for item in listing.items if item.value is not None}
-        for name in list(self._alive.keys() - listed.keys()):
-            self._set_alive(name, None, listing.revision)
-        for name, entry in listed.items():
-            self._set_alive(name, entry, entry.revision)
-        self._synced.alive.set()
-        async for item in source.watch(listing.revision + 1):
-            self._set_alive(item.key, item.value, item.revision)
+    def _on_alive(self, change: Change[AliveEntry]) -> None:
+        self._set_alive(change.key, change.new, change.revision)

@@ -37,6 +37,7 @@ from xene.api.run import (
     run_object_name,
 )
 from xene.store.commands import AgentCommand, new_command
+from xene.store.informer import Informer
 from xene.store.kv import TxnPart
 from xene.store.objects import ObjectStore
 
@@ -46,7 +47,16 @@ RUN_NUMBER_LABEL = "xene.dev/run-number"
 DEDUP_ANNOTATION = "xene.dev/dedup-key"
 CONCURRENCY_POLICIES = ("Allow", "Forbid", "Replace")
 MAX_DEDUP_KEY_LENGTH = 512
-CREATE_ATTEMPTS = 200
+RUNS_BY_PIPELINE = "pipeline"
+RUNS_BY_AGENT = "agent"
+
+
+def index_runs(cache: Informer[PipelineRun]) -> Informer[PipelineRun]:
+    """The runs' cache with the indexes the run controllers read by: RUNS_BY_PIPELINE (the
+    Pipeline object name) and RUNS_BY_AGENT (the agent holding the run)."""
+    cache.add_index(RUNS_BY_PIPELINE, lambda run: [pipeline_of(run)])
+    cache.add_index(RUNS_BY_AGENT, lambda run: [run.status.agent] if run.status.agent else [])
+    return cache
 
 
 def pipeline_of(run: PipelineRun) -> str:
@@ -319,9 +329,15 @@ class RunService:
 
     # -- interruption ---------------------------------------------------------------------
 
-    async def interrupt(self, name: str, agent: str, reason: str) -> PipelineRun | None:
+    async def interrupt(
+        self, name: str, agent: str, reason: str, *, only_if_gone: bool = False
+    ) -> PipelineRun | None:
         """The agent no longer runs the run's current attempt: record it, and put the run
-        back to Pending (Cancelled if a cancel was requested). Nothing when it moved on."""
+        back to Pending (Cancelled if a cancel was requested). Nothing when it moved on.
+
+        With `only_if_gone`, the write holds only while the agent has no liveness key (Stale
+        otherwise): for callers that judged the agent lost from a cache.
+        """
         now = self.clock()
         stale = await self._start_commands(agent, name)
 
@@ -348,7 +364,8 @@ class RunService:
         def drop_commands(_: PipelineRun) -> Sequence[TxnPart]:
             # A StartRun still queued for the lost agent must not start the old attempt later.
             # (If the agent comes back still running it, its Hello brings a CancelRun.)
-            return [self.store.commands.deleting(agent, command_id) for command_id in stale]
+            parts = [self.store.commands.deleting(agent, command_id) for command_id in stale]
+            return [*parts, self.store.liveness.gone(agent)] if only_if_gone else parts
 
         try:
             before = await self.store.get(PipelineRun, name)
