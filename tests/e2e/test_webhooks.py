@@ -244,14 +244,19 @@ def test_the_triggers_example_applies_as_is(client: httpx.Client) -> None:
     document = load_example("triggers.yaml")
     response = client.post("/api/v1/apply", json=document)
     assert response.status_code in (200, 201), response.text
+    # The controller creates the workflow's triggers one after the other: wait for both.
     triggers = eventually(
         lambda: (
-            {
-                item["metadata"]["name"]: item["spec"]
-                for item in client.get("/api/v1/triggers").json()["items"]
-                if item["metadata"]["name"].startswith("triggers.")
-            }
-            or None
+            found
+            if len(
+                found := {
+                    item["metadata"]["name"]: item["spec"]
+                    for item in client.get("/api/v1/triggers").json()["items"]
+                    if item["metadata"]["name"].startswith("triggers.")
+                }
+            )
+            == 2
+            else None
         )
     )
     assert triggers["triggers.nightly"]["type"] == "cron"

@@ -1,4 +1,10 @@
-"""The xene-apiserver process: etcd (embedded or not), REST API, controllers; clean shutdown."""
+"""The xene-apiserver process: etcd (embedded or not), REST API, agent service, controllers.
+
+`ApiServer.run` goes build → startup → main loop → shutdown, as uvicorn's `Server.serve` does:
+`build` connects to etcd and makes every part (nothing serves yet), `startup` starts them in
+one task group, the main loop waits for a stop (or a part that ended), `shutdown` stops them
+in order.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +14,9 @@ import logging
 import socket
 from collections.abc import Iterator
 from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
 
+import grpc
 import uvicorn
 
 from xene.api.errors import Unavailable
@@ -21,17 +29,18 @@ from xene.apiserver.controllers.scheduler import SchedulerController
 from xene.apiserver.controllers.workflows import WorkflowController
 from xene.apiserver.grpc.agents import AgentServicer
 from xene.apiserver.grpc.server import create_agent_server
-from xene.apiserver.http.app import create_app
+from xene.apiserver.http.app import ApiServices, create_app
 from xene.apiserver.services.agent_admin import AgentAdmin
 from xene.apiserver.services.agents import AgentService, load_agent_tokens
 from xene.apiserver.services.cluster_view import ClusterView
 from xene.apiserver.services.health import HealthService
-from xene.apiserver.services.logstore import FileLogStore, LogStore
+from xene.apiserver.services.logstore import FileLogStore
 from xene.apiserver.services.notifiers import NotifierHub
 from xene.apiserver.services.objects import ObjectService
-from xene.apiserver.services.run_reports import RunEventPublisher, RunReportService
+from xene.apiserver.services.run_reports import RunReportService
 from xene.apiserver.services.runs import RunService
 from xene.apiserver.services.triggers import TriggerService
+from xene.apiserver.services.webhooks import WebhookService
 from xene.apiserver.settings import ApiServerSettings, split_address
 from xene.store.embedded import EmbeddedEtcd
 from xene.store.etcd import EtcdClient
@@ -74,6 +83,21 @@ def bind_socket(address: str, what: str) -> socket.socket:
     return sock
 
 
+@dataclass
+class Replica:
+    """The parts of one running apiserver, as `build` made them."""
+
+    store: ObjectStore
+    informers: SharedInformers
+    view: ClusterView
+    agents: AgentService
+    http: uvicorn.Server
+    http_socket: socket.socket
+    grpc: grpc.aio.Server
+    controllers: ControllerManager
+    tasks: dict[str, asyncio.Task[None]] = field(default_factory=dict)
+
+
 class ApiServer:
     """Owns every part of one apiserver replica and starts and stops them in order."""
 
@@ -82,129 +106,176 @@ class ApiServer:
         self.ready = asyncio.Event()
         self.http_port: int | None = None
         self.grpc_port: int | None = None
-        # Set once run() has connected to etcd; the HTTP app gets them as app.state.*.
-        self.runs: RunService | None = None
-        self.logs: LogStore | None = None
-        # Whatever fans run events out to notifiers (NotifierHub); None: no notifiers.
-        self.notifiers: RunEventPublisher | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
         """Serve until `stop` is set, then shut down every part and return."""
-        settings = self.settings
-        async with AsyncExitStack() as stack:
-            endpoints = list(settings.etcd_endpoints)
-            if settings.embedded:
-                etcd = EmbeddedEtcd(
-                    settings.data_dir,
-                    client_port=settings.embedded_etcd_client_port,
-                    peer_port=settings.embedded_etcd_peer_port,
-                )
-                await etcd.start()
-                stack.push_async_callback(etcd.stop)
-                endpoints = [etcd.endpoint]
-                log.info(
-                    "embedded etcd serving at %s (data in %s)", etcd.endpoint, settings.data_dir
-                )
-            client = EtcdClient(endpoints)
-            await client.connect()
-            stack.push_async_callback(client.close)
-            store = ObjectStore(client, prefix=settings.etcd_prefix)
-
-            objects = ObjectService(store)
-            self.runs = RunService(store, history_limit=settings.run_history_limit)
-            self.logs = FileLogStore(
-                settings.logs_dir, max_bytes_per_step=settings.log_max_bytes_per_step
-            )
-            notifiers = NotifierHub(settings.notifiers, self.logs.append_events)
-            await notifiers.start()
-            stack.push_async_callback(notifiers.close)
-            self.notifiers = notifiers
-            app = create_app(
-                objects,
-                HealthService(store),
-                triggers=TriggerService(store),
-                agents=AgentAdmin(store),
-                api_token=settings.api_token.get_secret_value(),
-                max_body_bytes=settings.max_body_bytes,
-                identity=settings.identity,
-            )
-            # Run routes reach these through the app state.
-            app.state.runs = self.runs
-            app.state.logs = self.logs
-            app.state.notifiers = self.notifiers
-            http_socket = bind_socket(settings.http_address, "HTTP")
-            stack.callback(http_socket.close)
-            self.http_port = http_socket.getsockname()[1]
-            http = _EmbeddedUvicorn(
-                uvicorn.Config(
-                    app,
-                    log_level="warning",
-                    lifespan="off",
-                    timeout_graceful_shutdown=HTTP_GRACE_SECONDS,
-                    access_log=False,
-                )
-            )
-            informers = SharedInformers(store)
-            view = ClusterView(informers)
-            agents = AgentService(
-                store,
-                view,
-                identity=settings.identity,
-                lease_ttl_seconds=settings.agent_lease_ttl_seconds,
-                token=settings.agent_token.get_secret_value(),
-                tokens=load_agent_tokens(settings.agent_tokens_file),
-            )
-            if not agents.requires_token:
-                log.warning("agents are not authenticated: start with --agent-token to require one")
-            reports = RunReportService(store, self.runs, self.logs, notifiers=self.notifiers)
-            grpc_server, self.grpc_port = create_agent_server(
-                AgentServicer(agents, reports),
-                settings.grpc_address,
-                tls_cert_file=settings.tls_cert_file,
-                tls_key_file=settings.tls_key_file,
-            )
-            stack.push_async_callback(grpc_server.stop, None)
-            election = store.election(
-                "controllers", settings.identity, ttl=settings.leader_lease_ttl_seconds
-            )
-            controllers: list[Controller] = [
-                WorkflowController(store, informers),
-                SchedulerController(store, view),
-                AgentController(store, view),
-                RunDispatcher(store, view, self.runs),
-                RunHistoryCollector(informers, self.runs, self.logs),
-            ]
-            manager = ControllerManager(informers, election, controllers)
-
+        async with AsyncExitStack() as resources:
+            replica = await self.build(resources)
             async with asyncio.TaskGroup() as group:
-                http_task = group.create_task(http.serve(sockets=[http_socket]))
-                informers_task = group.create_task(informers.run())
-                view_task = group.create_task(view.run())
-                agents_task = group.create_task(agents.run())
-                await grpc_server.start()
-                log.info(
-                    "serving agents (gRPC%s) on %s",
-                    " with TLS" if settings.tls_cert_file else "",
-                    settings.grpc_address,
-                )
-                controllers_task = group.create_task(manager.run())
-                log.info(
-                    "xene-apiserver %s serving HTTP on %s", settings.identity, settings.http_address
-                )
-                self.ready.set()
-                stop_task = group.create_task(stop.wait())
-                await asyncio.wait(
-                    {stop_task, http_task, controllers_task},
-                    return_when=asyncio.FIRST_COMPLETED,
-                )
-                log.info("shutting down")
-                stop_task.cancel()
-                controllers_task.cancel()
-                http.should_exit = True
-                # Agents reconnect to another replica (or to this one restarted) within their
-                # lease TTL; their leases are left to run, so they stay Ready meanwhile.
-                await grpc_server.stop(GRPC_GRACE_SECONDS)
-                view_task.cancel()
-                agents_task.cancel()
-                informers_task.cancel()
+                await self.startup(replica, group)
+                await self.main_loop(replica, stop)
+                await self.shutdown(replica)
         log.info("stopped")
+
+    # -- build ----------------------------------------------------------------------------
+
+    async def build(self, resources: AsyncExitStack) -> Replica:
+        """Connect to etcd and make every part; `resources` closes what needs closing."""
+        store = await self._connect(resources)
+        services = await self._services(store, resources)
+        http_socket = bind_socket(self.settings.http_address, "HTTP")
+        resources.callback(http_socket.close)
+        self.http_port = http_socket.getsockname()[1]
+        informers = SharedInformers(store)
+        view = ClusterView(informers)
+        agents = self._agent_service(store, view)
+        grpc_server, self.grpc_port = create_agent_server(
+            AgentServicer(agents, services.reports),
+            self.settings.grpc_address,
+            tls_cert_file=self.settings.tls_cert_file,
+            tls_key_file=self.settings.tls_key_file,
+        )
+        resources.push_async_callback(grpc_server.stop, None)
+        return Replica(
+            store=store,
+            informers=informers,
+            view=view,
+            agents=agents,
+            http=self._http(services),
+            http_socket=http_socket,
+            grpc=grpc_server,
+            controllers=self._controllers(store, informers, view, services),
+        )
+
+    async def _connect(self, resources: AsyncExitStack) -> ObjectStore:
+        settings = self.settings
+        endpoints = list(settings.etcd_endpoints)
+        if settings.embedded:
+            etcd = EmbeddedEtcd(
+                settings.data_dir,
+                client_port=settings.embedded_etcd_client_port,
+                peer_port=settings.embedded_etcd_peer_port,
+            )
+            await etcd.start()
+            resources.push_async_callback(etcd.stop)
+            endpoints = [etcd.endpoint]
+            log.info("embedded etcd serving at %s (data in %s)", etcd.endpoint, settings.data_dir)
+        client = EtcdClient(endpoints)
+        await client.connect()
+        resources.push_async_callback(client.close)
+        return ObjectStore(client, prefix=settings.etcd_prefix)
+
+    async def _services(self, store: ObjectStore, resources: AsyncExitStack) -> ApiServices:
+        settings = self.settings
+        runs = RunService(store, history_limit=settings.run_history_limit)
+        logs = FileLogStore(settings.logs_dir, max_bytes_per_step=settings.log_max_bytes_per_step)
+        notifiers = NotifierHub(settings.notifiers, logs.append_events)
+        await notifiers.start()
+        resources.push_async_callback(notifiers.close)
+        return ApiServices(
+            objects=ObjectService(store),
+            health=HealthService(store),
+            runs=runs,
+            logs=logs,
+            reports=RunReportService(store, runs, logs, notifiers=notifiers),
+            webhooks=WebhookService(runs),
+            triggers=TriggerService(store),
+            agents=AgentAdmin(store),
+        )
+
+    def _agent_service(self, store: ObjectStore, view: ClusterView) -> AgentService:
+        settings = self.settings
+        agents = AgentService(
+            store,
+            view,
+            identity=settings.identity,
+            lease_ttl_seconds=settings.agent_lease_ttl_seconds,
+            token=settings.agent_token.get_secret_value(),
+            tokens=load_agent_tokens(settings.agent_tokens_file),
+        )
+        if not agents.requires_token:
+            log.warning("agents are not authenticated: start with --agent-token to require one")
+        return agents
+
+    def _http(self, services: ApiServices) -> uvicorn.Server:
+        app = create_app(
+            services,
+            api_token=self.settings.api_token.get_secret_value(),
+            max_body_bytes=self.settings.max_body_bytes,
+            identity=self.settings.identity,
+        )
+        return _EmbeddedUvicorn(
+            uvicorn.Config(
+                app,
+                log_level="warning",
+                lifespan="off",
+                timeout_graceful_shutdown=HTTP_GRACE_SECONDS,
+                access_log=False,
+            )
+        )
+
+    def _controllers(
+        self,
+        store: ObjectStore,
+        informers: SharedInformers,
+        view: ClusterView,
+        services: ApiServices,
+    ) -> ControllerManager:
+        settings = self.settings
+        election = store.election(
+            "controllers", settings.identity, ttl=settings.leader_lease_ttl_seconds
+        )
+        controllers: list[Controller] = [
+            WorkflowController(store, informers),
+            SchedulerController(store, view),
+            AgentController(store, view),
+            RunDispatcher(store, view, services.runs),
+            RunHistoryCollector(informers, services.runs, services.logs),
+        ]
+        return ControllerManager(informers, election, controllers)
+
+    # -- startup, main loop, shutdown -----------------------------------------------------
+
+    async def startup(self, replica: Replica, group: asyncio.TaskGroup) -> None:
+        """Start every part in `group`; ready once the HTTP and gRPC listeners serve."""
+        tasks = replica.tasks
+        tasks["informers"] = group.create_task(replica.informers.run())
+        tasks["view"] = group.create_task(replica.view.run())
+        tasks["agents"] = group.create_task(replica.agents.run())
+        tasks["http"] = group.create_task(replica.http.serve(sockets=[replica.http_socket]))
+        await replica.grpc.start()
+        log.info(
+            "serving agents (gRPC%s) on %s",
+            " with TLS" if self.settings.tls_cert_file else "",
+            self.settings.grpc_address,
+        )
+        tasks["controllers"] = group.create_task(replica.controllers.run())
+        log.info(
+            "xene-apiserver %s serving HTTP on %s",
+            self.settings.identity,
+            self.settings.http_address,
+        )
+        self.ready.set()
+
+    async def main_loop(self, replica: Replica, stop: asyncio.Event) -> None:
+        """Return once `stop` is set, or the HTTP server or the controllers ended."""
+        stopping = asyncio.create_task(stop.wait())
+        try:
+            await asyncio.wait(
+                {stopping, replica.tasks["http"], replica.tasks["controllers"]},
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+        finally:
+            stopping.cancel()
+
+    async def shutdown(self, replica: Replica) -> None:
+        """Stop the controllers and the listeners, then everything else."""
+        log.info("shutting down")
+        self.ready.clear()
+        replica.tasks["controllers"].cancel()
+        replica.http.should_exit = True
+        # Agents reconnect to another replica (or to this one restarted) within their lease
+        # TTL; their leases are left to run, so they stay Ready meanwhile.
+        await replica.grpc.stop(GRPC_GRACE_SECONDS)
+        for name in ("view", "agents", "informers"):
+            replica.tasks[name].cancel()

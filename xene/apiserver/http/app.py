@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 
@@ -15,16 +17,31 @@ from xene.apiserver.http.triggers import build_trigger_router
 from xene.apiserver.http.webhooks import build_webhook_router
 from xene.apiserver.services.agent_admin import AgentAdmin
 from xene.apiserver.services.health import HealthService
+from xene.apiserver.services.logstore import LogStore
 from xene.apiserver.services.objects import ObjectService
+from xene.apiserver.services.run_reports import RunReportService
+from xene.apiserver.services.runs import RunService
 from xene.apiserver.services.triggers import TriggerService
+from xene.apiserver.services.webhooks import WebhookService
+
+
+@dataclass(frozen=True)
+class ApiServices:
+    """Everything the REST API serves from, built once by the server before it listens."""
+
+    objects: ObjectService
+    health: HealthService
+    runs: RunService
+    logs: LogStore
+    reports: RunReportService
+    webhooks: WebhookService
+    triggers: TriggerService
+    agents: AgentAdmin
 
 
 def create_app(
-    objects: ObjectService,
-    health: HealthService,
+    services: ApiServices,
     *,
-    triggers: TriggerService,
-    agents: AgentAdmin,
     api_token: str = "",
     max_body_bytes: int = 1 << 20,
     identity: str = "",
@@ -39,7 +56,7 @@ def create_app(
 
     @app.get("/readyz", tags=["health"])
     async def readyz() -> JSONResponse:
-        await health.check_ready()
+        await services.health.check_ready()
         # The replica's identity lets a script that started a server tell it from another
         # one already answering on the same port.
         return JSONResponse({"status": "ok", "identity": identity})
@@ -53,14 +70,15 @@ def create_app(
 
     # Run, trigger and agent routes first: their GET /pipelineruns (phase filter) and
     # DELETE /pipelineruns|agents/{name} shadow the generic routes.
-    app.include_router(
-        build_run_router(objects, max_body_bytes), dependencies=[Depends(authenticate)]
+    runs = build_run_router(
+        services.objects, services.runs, services.logs, services.reports, max_body_bytes
     )
-    app.include_router(
-        build_trigger_router(objects, triggers), dependencies=[Depends(authenticate)]
-    )
-    app.include_router(build_agent_router(agents), dependencies=[Depends(authenticate)])
-    app.include_router(build_router(objects, max_body_bytes), dependencies=[Depends(authenticate)])
+    app.include_router(runs, dependencies=[Depends(authenticate)])
+    triggers = build_trigger_router(services.objects, services.triggers, services.webhooks)
+    app.include_router(triggers, dependencies=[Depends(authenticate)])
+    app.include_router(build_agent_router(services.agents), dependencies=[Depends(authenticate)])
+    objects = build_router(services.objects, max_body_bytes)
+    app.include_router(objects, dependencies=[Depends(authenticate)])
     # Signed by the sender (HMAC), not by the API token.
-    app.include_router(build_webhook_router(max_body_bytes))
+    app.include_router(build_webhook_router(services.webhooks, max_body_bytes))
     return app

@@ -1,8 +1,4 @@
-"""Routes for runs under /api/v1: start one by hand, list and filter, cancel, logs and events.
-
-The run service and the log store are reached through `app.state.runs` / `app.state.logs`, set
-by the ApiServer once it is connected to etcd.
-"""
+"""Routes for runs under /api/v1: start one by hand, list and filter, cancel, logs and events."""
 
 from __future__ import annotations
 
@@ -18,8 +14,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from xene.api.errors import BadRequest, FieldError, Invalid, NotFound, Unavailable
-from xene.api.meta import utc_now
+from xene.api.errors import BadRequest, FieldError, Invalid, NotFound
 from xene.api.pipeline import pipeline_object_name
 from xene.api.run import PipelineRun, RunPhase, RunTrigger
 from xene.api.validation import env_name_problem
@@ -27,6 +22,7 @@ from xene.apiserver.http.body import read_capped
 from xene.apiserver.http.objects import list_body, parse_label_selector, watch_stream
 from xene.apiserver.services.logstore import LogRecord, LogStore
 from xene.apiserver.services.objects import ObjectService
+from xene.apiserver.services.run_reports import RunReportService
 from xene.apiserver.services.runs import RunService
 
 MAX_PARAMETERS = 64
@@ -34,20 +30,6 @@ MAX_PARAMETER_VALUE_BYTES = 4096
 # How often a log follower checks whether its run has finished.
 FINISH_POLL_SECONDS = 0.5
 PHASES = [phase.value for phase in RunPhase]
-
-
-def _runs(request: Request) -> RunService:
-    runs = getattr(request.app.state, "runs", None)
-    if runs is None:
-        raise Unavailable("runs are not served yet: the server is still starting")
-    return runs
-
-
-def _logs(request: Request) -> LogStore:
-    logs = getattr(request.app.state, "logs", None)
-    if logs is None:
-        raise Unavailable("run logs are not served yet: the server is still starting")
-    return logs
 
 
 def parse_run_request(raw: bytes) -> dict[str, str]:
@@ -253,13 +235,19 @@ class LogFollower:
                 yield text.encode()
 
 
-def build_run_router(objects: ObjectService, max_body_bytes: int) -> APIRouter:
+def build_run_router(
+    objects: ObjectService,
+    runs: RunService,
+    logs: LogStore,
+    reports: RunReportService,
+    max_body_bytes: int,
+) -> APIRouter:
     """The /api/v1 run routes; include it before the generic object routes."""
     router = APIRouter(prefix="/api/v1", tags=["runs"])
 
     async def start_run(request: Request, pipeline: str) -> JSONResponse:
         parameters = parse_run_request(await read_capped(request, max_body_bytes))
-        created = await _runs(request).create_run(
+        created = await runs.create_run(
             pipeline, trigger=RunTrigger(type="manual"), parameters=parameters
         )
         if created.run is None:  # only a concurrency policy other than Allow skips
@@ -294,27 +282,25 @@ def build_run_router(objects: ObjectService, max_body_bytes: int) -> APIRouter:
                 media_type="application/x-ndjson",
             )
         items, revision = await objects.list(PipelineRun, selector)
-        runs = [run for run in items if isinstance(run, PipelineRun)]
+        listed = [run for run in items if isinstance(run, PipelineRun)]
         if wanted is not None:
-            runs = [run for run in runs if run.status.phase == wanted]
-        runs.sort(key=_newest_first)
-        return JSONResponse(list_body(PipelineRun, list(runs), revision))
+            listed = [run for run in listed if run.status.phase == wanted]
+        listed.sort(key=_newest_first)
+        return JSONResponse(list_body(PipelineRun, list(listed), revision))
 
     @router.post("/pipelineruns/{name}/cancel", status_code=202)
-    async def cancel_run(name: str, request: Request) -> JSONResponse:
+    async def cancel_run(name: str) -> JSONResponse:
         """Ask for a run to stop → 202; a Pending run is Cancelled at once."""
-        runs = _runs(request)
         before = await runs.get(name)
         run = await runs.request_cancel(name)
         if not before.status.phase.finished and run.status.phase == RunPhase.CANCELLED:
             # No agent held it, so no agent will report its end: record and announce it here.
-            await _record_cancelled(request, run)
+            await reports.record_cancelled(run)
         return JSONResponse(run.to_dict(), status_code=202)
 
     @router.get("/pipelineruns/{name}/logs")
     async def run_logs(
         name: str,
-        request: Request,
         task: Annotated[str | None, Query()] = None,
         step: Annotated[str | None, Query()] = None,
         attempt: Annotated[int | None, Query(ge=1)] = None,
@@ -325,7 +311,6 @@ def build_run_router(objects: ObjectService, max_body_bytes: int) -> APIRouter:
     ) -> Response:
         """The run's output as text: `[task/step] line`, or raw lines of one task's step;
         `tailLines`, `sinceSeconds` and `timestamps` as in Kubernetes' pod logs."""
-        runs, logs = _runs(request), _logs(request)
         run = await runs.get(name)
         _check_names(run, task, step)
         query = LogQuery(task, step, attempt, tailLines, sinceSeconds, timestamps)
@@ -339,37 +324,24 @@ def build_run_router(objects: ObjectService, max_body_bytes: int) -> APIRouter:
         return Response(await follower.stored(), media_type="text/plain; charset=utf-8")
 
     @router.post("/pipelineruns/{name}/rerun", status_code=201)
-    async def rerun(name: str, request: Request) -> JSONResponse:
+    async def rerun(name: str) -> JSONResponse:
         """A new run with the parameters and trigger (payload included) of run `name` → 201."""
-        return JSONResponse((await _runs(request).rerun(name)).to_dict(), status_code=201)
+        return JSONResponse((await runs.rerun(name)).to_dict(), status_code=201)
 
     @router.delete("/pipelineruns/{name}")
-    async def delete_run(name: str, request: Request) -> JSONResponse:
+    async def delete_run(name: str) -> JSONResponse:
         """Delete a run no agent is running, with its logs and events; 409 while it runs."""
-        deleted = await _runs(request).delete(name)
-        await _logs(request).delete(name)
+        deleted = await runs.delete(name)
+        await logs.delete(name)
         return JSONResponse(deleted.to_dict())
 
     @router.get("/pipelineruns/{name}/events")
-    async def run_events(name: str, request: Request) -> JSONResponse:
+    async def run_events(name: str) -> JSONResponse:
         """The run's recorded events, oldest first: `{"items": [...]}`."""
-        await _runs(request).get(name)
-        return JSONResponse({"items": await _logs(request).read_events(name)})
+        await runs.get(name)
+        return JSONResponse({"items": await logs.read_events(name)})
 
     return router
-
-
-async def _record_cancelled(request: Request, run: PipelineRun) -> None:
-    event = {
-        "kind": "RunCancelled",
-        "run_id": run.metadata.name,
-        "time": (run.status.finishedAt or utc_now()).isoformat(),
-        "message": run.status.message or "cancelled",
-    }
-    await _logs(request).append_events(run.metadata.name, [event])
-    notifiers = getattr(request.app.state, "notifiers", None)
-    if notifiers is not None:
-        notifiers.publish(run, [event])
 
 
 def _newest_first(run: PipelineRun) -> tuple[float, int]:

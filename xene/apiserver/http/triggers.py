@@ -8,12 +8,15 @@ from fastapi.responses import JSONResponse
 
 from xene.api.errors import FieldError, Invalid
 from xene.api.trigger import Trigger
-from xene.apiserver.http.webhooks import webhook_path, webhook_service
+from xene.apiserver.http.webhooks import webhook_path
 from xene.apiserver.services.objects import ObjectService
 from xene.apiserver.services.triggers import TriggerService
+from xene.apiserver.services.webhooks import WebhookService
 
 
-def build_trigger_router(objects: ObjectService, triggers: TriggerService) -> APIRouter:
+def build_trigger_router(
+    objects: ObjectService, triggers: TriggerService, webhooks: WebhookService
+) -> APIRouter:
     """The /api/v1/triggers/{name}/… routes; include it before the generic object routes."""
     router = APIRouter(prefix="/api/v1", tags=["triggers"])
 
@@ -47,7 +50,7 @@ def build_trigger_router(objects: ObjectService, triggers: TriggerService) -> AP
         for pipeline in trigger.spec.pipelines:
             entry = pipeline.removeprefix(f"{trigger.spec.workflow}.")
             urls.append(base + webhook_path(trigger.spec.workflow, entry, trigger.spec.name))
-        problem = webhook_service(request).secret_problem(trigger)
+        problem = webhooks.secret_problem(trigger)
         secret: dict[str, object] = {"present": problem is None}
         if trigger.spec.secretEnv:
             secret["env"] = trigger.spec.secretEnv

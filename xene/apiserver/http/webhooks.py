@@ -9,33 +9,19 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from xene.api.errors import Unavailable
 from xene.apiserver.http.body import read_capped
 from xene.apiserver.services.webhooks import WebhookService
 
 
-def webhook_service(request: Request) -> WebhookService:
-    """The app's WebhookService (made on first use, once the run service is there)."""
-    service = getattr(request.app.state, "webhooks", None)
-    if service is None:
-        runs = getattr(request.app.state, "runs", None)
-        if runs is None:
-            raise Unavailable("webhooks are not served yet: the server is still starting")
-        service = WebhookService(runs)
-        request.app.state.webhooks = service
-    return service
-
-
-def build_webhook_router(max_body_bytes: int) -> APIRouter:
+def build_webhook_router(webhooks: WebhookService, max_body_bytes: int) -> APIRouter:
     """The webhook route; bodies over `max_body_bytes` are refused with 413."""
     router = APIRouter(prefix="/api/v1", tags=["webhooks"])
 
     @router.post("/webhooks/{workflow}/{pipeline}/{trigger}", status_code=202)
     async def deliver(workflow: str, pipeline: str, trigger: str, request: Request) -> JSONResponse:
-        service = webhook_service(request)
-        found = await service.webhook_trigger(workflow, trigger)
+        found = await webhooks.webhook_trigger(workflow, trigger)
         body = await read_capped(request, max_body_bytes)
-        delivery = await service.deliver(workflow, pipeline, found, body, request.headers)
+        delivery = await webhooks.deliver(workflow, pipeline, found, body, request.headers)
         if delivery.run is None:
             return JSONResponse({"message": delivery.message}, status_code=200)
         run = delivery.run

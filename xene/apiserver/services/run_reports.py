@@ -326,6 +326,19 @@ class RunReportService:
             command.run, agent, attempt, f"agent {agent} refused to start the run: {error}"
         )
 
+    async def record_cancelled(self, run: PipelineRun) -> None:
+        """A run no agent held was cancelled: record its end as an event and announce it (no
+        agent will report it)."""
+        event = {
+            "kind": "RunCancelled",
+            "run_id": run.metadata.name,
+            "time": (run.status.finishedAt or self.clock()).isoformat(),
+            "message": run.status.message or "cancelled",
+        }
+        await self.logs.append_events(run.metadata.name, [event])
+        if self.notifiers is not None:
+            self.notifiers.publish(run, [event])
+
     async def agent_connected(self, agent: str, runs: list[tuple[str, int]]) -> None:
         """Reconcile the runs assigned to `agent` with the ones its Hello says it runs."""
         try:
