@@ -13,6 +13,7 @@ import grpc
 from xene.api.errors import Conflict, Invalid, NotFound, Unavailable, XeneError
 from xene.apiserver.grpc.errors import grpc_code_of
 from xene.apiserver.services.agents import (
+    AgentCommand,
     AgentHello,
     AgentService,
     AgentSession,
@@ -27,7 +28,6 @@ from xene.apiserver.services.run_reports import (
 from xene.apiserver.services.runs import CreatedRun
 from xene.backoff import Backoff
 from xene.proto.xene.v1 import agent_pb2, agent_pb2_grpc
-from xene.store.commands import AgentCommand
 
 log = logging.getLogger(__name__)
 

@@ -44,7 +44,10 @@ from xene.api.errors import (
 from xene.api.meta import DNS1123_SUBDOMAIN, MAX_SUBDOMAIN_LENGTH, ObjectMeta, utc_now
 from xene.api.pipeline import AgentPipelinePhase, Pipeline, SchedulePhase
 from xene.apiserver.services.cluster_view import ClusterView, PipelineEntry, ViewChange
-from xene.store.commands import AgentCommand, CommandKind, QueuedCommand, new_command
+
+# AgentCommand is what the transport sends on: re-exported, since transports see services only.
+from xene.store.commands import AgentCommand as AgentCommand
+from xene.store.commands import CommandKind, QueuedCommand, new_command
 from xene.store.informer import Change, Informer
 from xene.store.liveness import AliveEntry
 from xene.store.objects import ObjectStore
