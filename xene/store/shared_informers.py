@@ -3,8 +3,8 @@
 The agent streams, the cluster view and the controllers all read the same caches, so each
 family is listed and watched once per process however many readers it has. An informer is
 made when first asked for and runs from then on, inside `run()`'s task group (one asked for
-before `run()` starts with it); the controllers' kinds thus start on the replica that first
-leads and stay warm after.
+before `run()` starts with it); the kinds only controllers read (workflows, triggers, runs)
+thus start on the replica that first leads, and stay warm after.
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ from xene.api.run import PipelineRun
 from xene.apiserver.controllers.base import KeySource, WatchSource, own_name
 from xene.apiserver.services.logstore import LogStore
 from xene.apiserver.services.runs import RUNS_BY_PIPELINE, RunService, index_runs, pipeline_of
+from xene.store.informer import Informer
 from xene.store.shared_informers import SharedInformers
 
 log = logging.getLogger(__name__)
@@ -42,14 +43,23 @@ class RunHistoryCollector:
         runs: RunService,
         logs: LogStore,
     ) -> None:
-        self.run_cache = index_runs(informers.kind(PipelineRun))
-        self.pipelines = informers.kind(Pipeline)
+        self.informers = informers
         self.runs = runs
         self.logs = logs
         self.sources: list[WatchSource | KeySource] = [
             WatchSource(PipelineRun, _pipeline_key),
             WatchSource(Pipeline, own_name),
         ]
+
+    @property
+    def run_cache(self) -> Informer[PipelineRun]:
+        """The shared cache of runs (made when first read: on the leader only)."""
+        return index_runs(self.informers.kind(PipelineRun))
+
+    @property
+    def pipelines(self) -> Informer[Pipeline]:
+        """The shared cache of pipelines."""
+        return self.informers.kind(Pipeline)
 
     async def reconcile(self, key: str) -> None:
         """Delete the pipeline's finished runs beyond the newest `history_limit`."""

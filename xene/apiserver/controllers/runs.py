@@ -46,12 +46,12 @@ def _unfinished(obj: Resource) -> list[str]:
 class DispatchTriggers:
     """Unfinished runs to look at again when placements or agents' liveness change."""
 
-    def __init__(self, view: ClusterView, runs: Informer[PipelineRun]) -> None:
+    def __init__(self, view: ClusterView) -> None:
         self.view = view
-        self.runs = runs
 
     async def feed(self, enqueue: Callable[[str], None]) -> None:
         """Enqueue the unfinished runs of pipelines that moved and of agents that changed."""
+        runs = index_runs(self.view.informers.kind(PipelineRun))
         await self.view.wait_synced()
 
         def on_change(change: ViewChange) -> None:
@@ -60,11 +60,11 @@ class DispatchTriggers:
                 after = change.after.placed_on if change.after is not None else None
                 if before == after:
                     return
-                affected = self.runs.indexed(RUNS_BY_PIPELINE, change.name)
+                affected = runs.indexed(RUNS_BY_PIPELINE, change.name)
             elif change.kind == "agent" and change.before is not None and change.after is not None:
                 return  # a heartbeat or label update: readiness did not change
             else:
-                affected = self.runs.indexed(RUNS_BY_AGENT, change.name)
+                affected = runs.indexed(RUNS_BY_AGENT, change.name)
             for run in affected:
                 if not run.status.phase.finished:
                     enqueue(run.metadata.name)
@@ -92,12 +92,20 @@ class RunDispatcher:
         self.view = view
         self.runs = runs
         self.clock = clock
-        self.run_cache = index_runs(view.informers.kind(PipelineRun))
-        self.pipelines = view.informers.kind(Pipeline)
         self.sources: list[WatchSource | KeySource] = [
             WatchSource(PipelineRun, _unfinished),
-            DispatchTriggers(view, self.run_cache),
+            DispatchTriggers(view),
         ]
+
+    @property
+    def run_cache(self) -> Informer[PipelineRun]:
+        """The shared cache of runs (made when first read: on the leader only)."""
+        return index_runs(self.view.informers.kind(PipelineRun))
+
+    @property
+    def pipelines(self) -> Informer[Pipeline]:
+        """The shared cache of pipelines."""
+        return self.view.informers.kind(Pipeline)
 
     async def reconcile(self, key: str) -> None:
         """Make one step for run `key`: interrupt, cancel, or dispatch it."""

@@ -85,18 +85,22 @@ class WorkflowController:
 
     def __init__(self, store: ObjectStore, informers: SharedInformers) -> None:
         self.store = store
-        self.workflows = informers.kind(Workflow)
-        self._derived: dict[type[Resource], Informer[Any]] = {
-            Pipeline: informers.kind(Pipeline),
-            Trigger: informers.kind(Trigger),
-        }
-        for cache in self._derived.values():
-            cache.add_index(WORKFLOW_LABEL, _owning_workflow)
+        self.informers = informers
         self.sources: list[WatchSource | KeySource] = [
             WatchSource(Workflow, own_name, desired_state_changed),
             WatchSource(Pipeline, _owning_workflow, desired_state_changed),
             WatchSource(Trigger, _owning_workflow, desired_state_changed),
         ]
+
+    @property
+    def workflows(self) -> Informer[Workflow]:
+        """The shared cache of workflows (made when first read: on the leader only)."""
+        return self.informers.kind(Workflow)
+
+    def _derived(self, kind: type[DerivedT]) -> Informer[DerivedT]:
+        cache = self.informers.kind(kind)
+        cache.add_index(WORKFLOW_LABEL, _owning_workflow)
+        return cache
 
     async def reconcile(self, key: str) -> None:
         """Create, update and delete derived objects so they match workflow `key`."""
@@ -122,7 +126,7 @@ class WorkflowController:
 
     async def _existing(self, kind: type[DerivedT], workflow: str) -> list[DerivedT]:
         """The cached objects of `kind` derived from `workflow`."""
-        cache = self._derived[kind]
+        cache = self._derived(kind)
         await cache.wait_synced()
         # Derived names are `{workflow}.{entry}`; the label says which workflow made them.
         return [
@@ -178,7 +182,7 @@ class WorkflowController:
     def _observe(self, obj: Resource) -> None:
         """Show a derived object this controller wrote in the cache at once."""
         revision = int(obj.metadata.resourceVersion or 0)
-        self._derived[type(obj)].observe(obj.metadata.name, obj, revision)
+        self.informers.kind(type(obj)).observe(obj.metadata.name, obj, revision)
 
     async def _adopt(self, kind: type[DerivedT], desired: DerivedT) -> None:
         await self._update_desired(kind, desired)
