@@ -1,11 +1,15 @@
-"""The logs endpoint's `tailLines`, `sinceSeconds` and `timestamps`, on a real FileLogStore."""
+"""The logs endpoint's `tailLines`, `sinceSeconds` and `timestamps`, on a real FileLogStore, and
+a follow that ends once its run cannot start (on the in-memory store)."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 from typing import Any
 
+from tests.unit.apiserver.world import ServerWorld
+from xene.api.run import RunTrigger
 from xene.apiserver.http.runs import LogFollower, LogQuery
 from xene.apiserver.services.logstore import FileLogStore, LogRecord
 
@@ -47,3 +51,21 @@ async def test_timestamps_lead_each_line_in_rfc3339(tmp_path: Path) -> None:
         and stamp[10] == "T"
         and len(stamp) == len("2024-05-01T10:00:00.000000Z")
     )
+
+
+async def test_a_follow_ends_when_the_run_cannot_start_and_the_run_says_why(
+    world: ServerWorld,
+) -> None:
+    await world.create_pipeline("p", os="plan9")
+    await world.caught_up()
+    await world.scheduler.reconcile("wf.p")
+    made = await world.runs.create_run("wf.p", trigger=RunTrigger(type="manual"))
+    assert made.run is not None
+
+    follower = LogFollower(world.runs, world.logs, made.run.metadata.name, LogQuery())
+    async with asyncio.timeout(5):
+        sent = [line async for line in follower.lines()]
+
+    assert sent == []
+    reason = await world.runs.why_waiting(await world.run("wf.p.1"))
+    assert reason is not None and "NotScheduled (NoMatchingAgent)" in reason

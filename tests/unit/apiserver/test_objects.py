@@ -1,5 +1,5 @@
 """Reading any kind and writing Workflows, on the in-memory store: apply, compare-and-swap,
-read-only kinds, readiness."""
+read-only kinds (a saved listing applies back unchanged), label selectors, readiness."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import pytest
 from tests.unit.apiserver.world import ServerWorld
 from xene.api.errors import Conflict, Invalid, NotFound, Unavailable
 from xene.api.pipeline import Pipeline
+from xene.api.selectors import parse_selector
 from xene.api.workflow import Workflow
 from xene.apiserver.services.health import HealthService
 from xene.apiserver.services.objects import ReadOnlyKind
@@ -78,3 +79,37 @@ async def test_readiness_needs_the_store(world: ServerWorld) -> None:
     await world.memory.kv.close()
     with pytest.raises(Unavailable):
         await health.check_ready()
+
+
+async def test_a_derived_object_applied_as_stored_is_unchanged_and_an_edit_is_refused(
+    world: ServerWorld,
+) -> None:
+    await world.objects.apply(HELLO)
+    await world.caught_up()
+    await world.workflows.reconcile("hello")
+    saved = (await world.store.get(Pipeline, "hello.build")).to_dict()  # as `get -o yaml`
+    before = world.memory.kv.revision
+
+    action, stored = await world.objects.apply(saved)
+    assert (action, stored.metadata.name) == ("unchanged", "hello.build")
+
+    edited = copy.deepcopy(saved)
+    edited["metadata"]["labels"]["team"] = "ops"
+    with pytest.raises(Invalid):
+        await world.objects.apply(edited)
+    assert world.memory.kv.revision == before
+
+
+async def test_lists_filter_by_selector_expressions(world: ServerWorld) -> None:
+    for name, team in (("a", "ops"), ("b", "dev"), ("c", None)):
+        document = copy.deepcopy(HELLO)
+        document["metadata"] = {"name": name, "labels": {"team": team} if team else {}}
+        await world.objects.apply(document)
+
+    async def names(selector: str) -> list[str]:
+        items, _ = await world.objects.list(Workflow, parse_selector(selector))
+        return [item.metadata.name for item in items]
+
+    assert await names("team in (ops,dev)") == ["a", "b"]
+    assert await names("team!=ops") == ["b", "c"]
+    assert await names("!team") == ["c"]

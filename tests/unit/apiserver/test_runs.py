@@ -1,5 +1,6 @@
 """Runs on the in-memory store: numbering, idempotency keys, concurrency policies, dispatch at
-creation, cancellation and interruption with their commands, and agents reconnecting."""
+creation, cancellation and interruption with their commands, agents reconnecting, and the
+operator's verbs: rerun, delete, and why a run waits."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ import asyncio
 import pytest
 
 from tests.unit.apiserver.world import ServerWorld
-from xene.api.errors import Invalid, NotFound
+from xene.api.errors import Conflict, Invalid, NotFound
 from xene.api.pipeline import Pipeline
-from xene.api.run import RunPhase, RunTrigger
+from xene.api.run import PipelineRun, RunPhase, RunTrigger
+from xene.apiserver.services.runs import DEDUP_ANNOTATION
 
 MANUAL = RunTrigger(type="manual")
 
@@ -152,3 +154,121 @@ async def test_deleting_a_run_frees_its_key_only_if_it_did_not_change(world: Ser
     assert await world.runs.delete_run(await world.run("wf.p.1"))
     again = await world.runs.create_run("wf.p", trigger=MANUAL, dedup_key="k")
     assert again.created and again.run is not None and again.run.spec.number == 2
+
+
+# -- the operator's verbs -----------------------------------------------------------------------
+
+
+async def test_a_rerun_repeats_parameters_environment_and_trigger_of_the_run(
+    world: ServerWorld,
+) -> None:
+    await world.create_pipeline("p")
+    hook = RunTrigger(type="webhook", name="push", deliveryId="d-1", payload='{"ref": "main"}')
+    await world.runs.create_run(
+        "wf.p", trigger=hook, parameters={"A": "1"}, env={"XENE_REF": "main"}, dedup_key="d-1"
+    )
+
+    again = await world.runs.rerun("wf.p.1")
+
+    assert again.metadata.name == "wf.p.2"
+    assert (again.spec.parameters, again.spec.env) == ({"A": "1"}, {"XENE_REF": "main"})
+    assert again.spec.trigger == hook.model_copy(update={"rerunOf": "wf.p.1"})
+    # New work, never the run the first delivery's idempotency key found.
+    assert DEDUP_ANNOTATION not in again.metadata.annotations
+    assert again.status.phase == RunPhase.PENDING
+    assert (await world.store.get(Pipeline, "wf.p")).status.lastRun == 2
+
+
+async def test_a_rerun_of_a_pipeline_on_a_live_agent_starts_at_once(world: ServerWorld) -> None:
+    await world.connect("worker")
+    await world.create_pipeline("p")
+    await world.place("wf.p", "worker")
+    await world.runs.create_run("wf.p", trigger=MANUAL)
+
+    again = await world.runs.rerun("wf.p.1")
+
+    assert again.status.agent == "worker"
+    assert await kinds(world, "worker") == [("StartRun", "wf.p.1", 1), ("StartRun", "wf.p.2", 1)]
+
+
+async def test_a_rerun_of_a_missing_run_or_pipeline_names_it_and_writes_nothing(
+    world: ServerWorld,
+) -> None:
+    await world.create_pipeline("p")
+    await world.runs.create_run("wf.p", trigger=MANUAL)
+    await world.store.delete(Pipeline, "wf.p")
+    before = world.memory.kv.revision
+
+    with pytest.raises(NotFound, match=r"wf\.p\.9"):
+        await world.runs.rerun("wf.p.9")
+    with pytest.raises(NotFound, match=r"cannot rerun wf\.p\.1: its pipeline wf\.p no longer"):
+        await world.runs.rerun("wf.p.1")
+
+    assert world.memory.kv.revision == before
+
+
+async def test_delete_refuses_a_run_an_agent_holds_and_takes_one_none_does(
+    world: ServerWorld,
+) -> None:
+    await world.connect("worker")
+    await world.create_pipeline("p")
+    await world.runs.create_run("wf.p", trigger=MANUAL, dedup_key="tick-1")  # not placed yet
+    await world.place("wf.p", "worker")
+    held = await world.runs.create_run("wf.p", trigger=MANUAL)  # dispatched as it is made
+    assert held.run is not None and held.run.status.agent == "worker"
+    before = world.memory.kv.revision
+
+    with pytest.raises(Conflict, match=r"on agent worker: cancel it first \(xenectl cancel wf"):
+        await world.runs.delete("wf.p.2")
+    assert world.memory.kv.revision == before
+
+    deleted = await world.runs.delete("wf.p.1")
+    assert deleted.metadata.name == "wf.p.1"
+    with pytest.raises(NotFound):
+        await world.run("wf.p.1")
+    # Its idempotency key went with it: the same key makes a new run.
+    again = await world.runs.create_run("wf.p", trigger=MANUAL, dedup_key="tick-1")
+    assert again.created and again.run is not None and again.run.spec.number == 3
+    with pytest.raises(NotFound):
+        await world.runs.delete("wf.p.1")
+
+
+async def test_a_finished_run_is_deleted_though_its_agent_is_still_named(
+    world: ServerWorld,
+) -> None:
+    await world.connect("worker")
+    await world.create_pipeline("p")
+    await world.place("wf.p", "worker")
+    await world.runs.create_run("wf.p", trigger=MANUAL)
+
+    def succeed(run: PipelineRun) -> PipelineRun:
+        run.status.phase = RunPhase.SUCCEEDED
+        return run
+
+    await world.store.mutate(PipelineRun, "wf.p.1", succeed)
+
+    assert (await world.runs.delete("wf.p.1")).status.agent == "worker"
+    assert await world.runs.list_runs("wf.p") == []
+
+
+async def test_why_a_run_waits_names_the_pipeline_no_agent_can_take(world: ServerWorld) -> None:
+    await world.create_pipeline("p", os="plan9")
+    await world.caught_up()
+    await world.scheduler.reconcile("wf.p")
+    made = await world.runs.create_run("wf.p", trigger=MANUAL)
+    assert made.run is not None
+
+    assert await world.runs.why_waiting(made.run) == (
+        "pipeline wf.p is NotScheduled (NoMatchingAgent): "
+        "no Ready agent matches agentSelector {os: plan9}"
+    )
+
+    # Once an agent can take it, the run only waits for the dispatcher.
+    await world.connect("plan9-1", os="plan9")
+    await world.scheduler.reconcile("wf.p")
+    assert await world.runs.why_waiting(await world.run("wf.p.1")) is None
+
+    await world.store.delete(Pipeline, "wf.p")
+    assert await world.runs.why_waiting(made.run) == "pipeline wf.p no longer exists"
+    cancelled = await world.runs.request_cancel("wf.p.1")
+    assert await world.runs.why_waiting(cancelled) is None  # finished: it waits for nothing

@@ -30,18 +30,23 @@ from xene.apiserver.controllers.runner import ControllerRunner
 from xene.apiserver.controllers.runs import RunDispatcher
 from xene.apiserver.controllers.scheduler import SchedulerController
 from xene.apiserver.controllers.workflows import WorkflowController
+from xene.apiserver.services.agent_admin import AgentAdmin
 from xene.apiserver.services.agents import AgentHello, AgentService, AgentSession
 from xene.apiserver.services.cluster_view import ClusterView
 from xene.apiserver.services.logstore import FileLogStore
 from xene.apiserver.services.objects import ObjectService
 from xene.apiserver.services.run_reports import RunReportService
 from xene.apiserver.services.runs import RunService
+from xene.apiserver.services.triggers import TriggerService
+from xene.apiserver.services.webhooks import WebhookService
 from xene.backoff import Backoff
 from xene.store.objects import ObjectStore
 from xene.store.shared_informers import SharedInformers
 
 LEASE_TTL = 10
 IDENTITY = "replica-a"
+# The environment webhook triggers of the tests read their secret from (`secretEnv`).
+WEBHOOK_ENVIRON = {"HOOK_SECRET": "It's a Secret to Everybody"}
 
 
 async def eventually(condition: Callable[[], Any], within: float = 5.0, what: str = "it") -> Any:
@@ -92,6 +97,9 @@ class ServerWorld:
             clock=self.clock.now,
         )
         self.reports = RunReportService(self.store, self.runs, self.logs, clock=self.clock.now)
+        self.webhooks = WebhookService(self.runs, environ=WEBHOOK_ENVIRON, clock=self.clock.now)
+        self.triggers = TriggerService(self.store, clock=self.clock.now)
+        self.agent_admin = AgentAdmin(self.store)
         self.workflows = WorkflowController(self.store, self.informers)
         self.scheduler = SchedulerController(self.store, self.view, clock=self.clock.now)
         self.agent_status = AgentController(self.store, self.view)
