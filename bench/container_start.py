@@ -21,11 +21,11 @@ import docker
 import docker.errors
 
 from bench.harness import emit
-from xene.agent.executors.docker import DockerExecutor
-from xene.agent.executors.pool import PoolSettings, WarmPool
 from xene.api.workflow import PipelineSpec
 from xene.engine import PipelineRunner, RunOptions
 from xene.engine.events import LogLine, RunObserver
+from xene.engine.executors.docker import DockerExecutor
+from xene.engine.executors.pool import PoolSettings, WarmPool
 
 KEEPALIVE = ["/bin/sh", "-c", "trap 'exit 0' TERM; while :; do sleep 3600 & wait; done"]
 

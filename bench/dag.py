@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from bench.harness import emit
-from xene.agent.executors.process import ProcessExecutor
 from xene.api.workflow import PipelineSpec
 from xene.engine import PipelineRunner, RunOptions
+from xene.engine.executors.process import ProcessExecutor
 
 PARALLELISM = 4
 

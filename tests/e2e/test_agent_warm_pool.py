@@ -18,8 +18,8 @@ from tests.fixtures.agents import (
 )
 from tests.fixtures.docker import DockerEngine
 from tests.fixtures.servers import ApiServerProcess
-from xene.agent.executors.pool import LABEL_POOL
-from xene.agent.runs.executors import LABEL_AGENT
+from xene.engine.executors.pool import LABEL_POOL
+from xene.engine.executors.registry import LABEL_AGENT
 
 pytestmark = pytest.mark.docker
 

@@ -15,9 +15,11 @@ import shutil
 
 from xene.agent.connection import CommandHandler, ServerConnection
 from xene.agent.cron.controller import CronOptions, CronPipelineHandler
-from xene.agent.runs import Outbox, RunExecutors, RunManager, default_factories
+from xene.agent.runs import Outbox, RunManager
 from xene.agent.settings import AgentSettings
 from xene.agent.supervisor import PipelineHandler, PipelineSupervisor
+from xene.api.executors import DOCKER
+from xene.engine.executors.registry import RunExecutors, default_factories
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +111,7 @@ class AgentDaemon:
 
     async def _sweep(self) -> None:
         """Remove containers an earlier process of this agent left (killed mid-run)."""
-        if self.settings.executor != "docker" or "docker" not in self.settings.executors:
+        if self.settings.executor != DOCKER or DOCKER not in self.settings.executors:
             return
         try:
             await self.runs.executors.sweep()

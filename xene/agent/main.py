@@ -14,6 +14,7 @@ from xene import __version__
 from xene.agent.daemon import AgentDaemon
 from xene.agent.settings import CONFIG_VARIABLE, DEFAULT_CONFIG_FILE, AgentSettings
 from xene.api.errors import Invalid
+from xene.api.executors import HOST_KINDS
 from xene.settings import config_file_option, load_settings
 
 log = logging.getLogger("xene.agent")
@@ -58,7 +59,7 @@ async def serve(settings: AgentSettings) -> None:
 @click.option("--executors", help="Comma-separated executors offered [docker,process].")
 @click.option(
     "--executor",
-    type=click.Choice(["docker", "process"]),
+    type=click.Choice(HOST_KINDS),
     help="What runs tasks of pipelines that ask for docker: docker (DOCKER_HOST or the "
     "default socket) or process (host processes, for hosts without Docker) [docker].",
 )

@@ -6,10 +6,12 @@ import os
 import re
 import socket
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
+from xene.api.executors import DEFAULT_EXECUTOR, HOST_KINDS, HostKind
+from xene.api.labels import label_problem, parse_labels
 from xene.api.meta import DNS1123_SUBDOMAIN, MAX_SUBDOMAIN_LENGTH
 from xene.settings import EnvironmentScheme, XeneSettings
 
@@ -31,43 +33,6 @@ ENVIRONMENT = EnvironmentScheme(
         }
     ),
 )
-
-# Kubernetes-style label keys (optionally `prefix/name`) and values.
-_LABEL_KEY = re.compile(
-    r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
-)
-_LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$")
-MAX_LABEL_PART = 63
-
-
-def label_problem(key: str, value: str) -> str | None:
-    """Why `key=value` is not a valid label, or None."""
-    name = key.rpartition("/")[2]
-    if not key or not _LABEL_KEY.match(key) or len(name) > MAX_LABEL_PART:
-        return (
-            f"label key '{key}' is not valid: use letters, digits, '-', '_' and '.', "
-            "at most 63 characters, optionally after a 'domain/' prefix"
-        )
-    if len(value) > MAX_LABEL_PART or not _LABEL_VALUE.match(value):
-        return (
-            f"label value '{value}' of '{key}' is not valid: use letters, digits, '-', '_' "
-            "and '.', at most 63 characters, starting and ending with a letter or digit"
-        )
-    return None
-
-
-def parse_labels(text: str) -> dict[str, str]:
-    """`k=v,k2=v2` as a mapping; raises ValueError naming the bad item."""
-    labels: dict[str, str] = {}
-    for item in text.split(","):
-        item = item.strip()
-        if not item:
-            continue
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise ValueError(f"'{item}' is not key=value")
-        labels[key.strip()] = value.strip()
-    return labels
 
 
 def name_problem(name: str) -> str | None:
@@ -99,12 +64,12 @@ class AgentSettings(XeneSettings):
     capacity: int = Field(default=10, ge=1, le=100_000)
     token: SecretStr = SecretStr("")
     parallelism: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, le=1024)
-    executors: list[str] = Field(default_factory=lambda: ["docker", "process"])
+    executors: list[str] = Field(default_factory=lambda: [str(kind) for kind in HOST_KINDS])
     tls_ca: Path | None = None
     # Default: ~/.xene/agent-{name}, so several agents on one host keep separate state.
     data_dir: Path = Path("~/.xene/agent").expanduser()
     # What runs pipelines that ask for docker: `process` serves them on hosts without Docker.
-    executor: Literal["docker", "process"] = "docker"
+    executor: HostKind = DEFAULT_EXECUTOR
     log_level: str = "info"
     # Warm workspaces the Docker executor keeps ready (0: off); each holds one started idle
     # container per pooled image. Images: `warm_pool_images` plus the two used most recently.

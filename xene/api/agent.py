@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from xene.api.executors import HOST_KINDS
 from xene.api.meta import Resource, StrictModel
 
 
@@ -24,7 +25,7 @@ class AgentSpec(StrictModel):
     capacity: int = Field(default=1, ge=1)
     version: str | None = None
     hostname: str | None = None
-    executors: list[str] = Field(default_factory=lambda: ["docker", "process"])
+    executors: list[str] = Field(default_factory=lambda: [str(kind) for kind in HOST_KINDS])
     # Set by `xenectl cordon` (Kubernetes' Node.spec.unschedulable); kept across registrations.
     unschedulable: bool = False
 

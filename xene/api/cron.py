@@ -1,16 +1,22 @@
-"""Cron schedule arithmetic: 5-field expressions and `@hourly`-style macros in an IANA timezone.
+"""Cron schedules: what a trigger may say (`cron_schedule_problem`, `timezone_problem`, used by
+validation) and when it fires (`CronSchedule`, used by the agent's cron controller).
 
-Times in and out are timezone-aware; the results are in UTC. Ticks are computed in the trigger's
-timezone so `0 9 * * *` with `timezone: Europe/Berlin` fires at 09:00 Berlin time all year.
+5-field expressions and `@hourly`-style macros in an IANA timezone. Times in and out are
+timezone-aware; the results are in UTC. Ticks are computed in the trigger's timezone so
+`0 9 * * *` with `timezone: Europe/Berlin` fires at 09:00 Berlin time all year.
 """
 
 from __future__ import annotations
 
+import functools
+import re
 import zoneinfo
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 
 from croniter import CroniterBadDateError, CroniterError, croniter
+
+from xene.api.suggestions import unknown
 
 # Spelled out so the accepted macros do not depend on the croniter version.
 MACROS = {
@@ -23,6 +29,57 @@ MACROS = {
     "@hourly": "0 * * * *",
 }
 _JUST_AFTER = timedelta(microseconds=1)
+_HASHED_FIELD = re.compile(r"\bH\b")
+# Any fixed instant works: the check only asks whether the schedule ever fires.
+_PROBE_START = 946684800.0  # 2000-01-01T00:00:00Z
+
+
+def cron_schedule_problem(schedule: str) -> str | None:
+    """Why `schedule` is not a 5-field cron expression or macro Xene runs, or None when it is."""
+    text = schedule.strip()
+    if not text:
+        return "must not be empty: use 5 fields (minute hour day-of-month month day-of-week)"
+    if text.startswith("@"):
+        if text.lower() in MACROS:
+            return None
+        return unknown("macro", text, MACROS, f"known macros are {', '.join(MACROS)}")
+    fields = text.split()
+    if len(fields) in (6, 7):
+        return (
+            f"'{schedule}' has {len(fields)} fields: Xene schedules have 5 (minute hour "
+            "day-of-month month day-of-week); seconds and years are not supported"
+        )
+    if len(fields) != 5:
+        return (
+            f"'{schedule}' has {len(fields)} field{'s' if len(fields) != 1 else ''}: a cron "
+            "schedule has 5 (minute hour day-of-month month day-of-week)"
+        )
+    if _HASHED_FIELD.search(text):
+        return f"'{schedule}' uses 'H' (hashed) fields, which are not supported"
+    try:
+        croniter(text, _PROBE_START).get_next(float)
+    except CroniterBadDateError:
+        return f"'{schedule}' never fires: no date matches it"
+    except (CroniterError, ValueError, KeyError, IndexError, TypeError) as exc:
+        return f"'{schedule}' is not a valid cron schedule ({exc})"
+    return None
+
+
+def timezone_problem(name: str) -> str | None:
+    """Why `name` is not an IANA time zone such as Europe/Paris, or None when it is one."""
+    try:
+        zoneinfo.ZoneInfo(name)
+        return None
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+        pass
+    return unknown(
+        "time zone", name, _time_zone_names(), "use an IANA name such as Europe/Paris or UTC"
+    )
+
+
+@functools.cache
+def _time_zone_names() -> tuple[str, ...]:
+    return tuple(sorted(zoneinfo.available_timezones()))
 
 
 class ScheduleError(ValueError):

@@ -8,32 +8,30 @@ fields as the legacy document wrote them.
 
 from __future__ import annotations
 
-import difflib
-import functools
 import json
 import math
 import re
-import zoneinfo
-from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from types import NoneType, UnionType
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
-from croniter import CroniterBadDateError, CroniterError, croniter
 from pydantic import BaseModel, ValidationError
 
+from xene.api.cron import cron_schedule_problem, timezone_problem
 from xene.api.documents import describe_type
 from xene.api.durations import parse_duration
 from xene.api.errors import FieldError, Invalid
+from xene.api.executors import DEFAULT_EXECUTOR, DOCKER, EXTERNAL_PREFIX, HOST_KINDS
+from xene.api.graph import find_cycles, unknown_dependency_problem
 from xene.api.kinds import KINDS
+from xene.api.labels import label_key_problem, label_value_problem
 from xene.api.legacy import LEGACY_API_VERSION, LegacyConversion, convert_legacy, is_legacy
-from xene.api.meta import API_VERSION, DNS1123_SUBDOMAIN, Resource, dns1123_label_problem
+from xene.api.meta import API_VERSION, Resource, dns1123_label_problem
 from xene.api.paths import join_path, path_has_prefix, path_of
-from xene.api.workflow import TaskSpec, Workflow
+from xene.api.suggestions import did_you_mean as _did_you_mean
+from xene.api.suggestions import unknown as _unknown
+from xene.api.workflow import Workflow
 
-EXECUTORS = ("docker", "process")
-EXTERNAL_EXECUTOR_PREFIX = "external:"
-CRON_MACROS = ("@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly")
 # Written by the server; a manifest saved from `xenectl get -o yaml` carries them and still applies.
 SERVER_MANAGED_METADATA = (
     "uid",
@@ -52,10 +50,6 @@ _READ_ONLY_KINDS = {
 }
 _KNOWN_KINDS = tuple(sorted(cls.kind_name for cls in KINDS.values()))
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_LABEL_NAME = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
-_HASHED_CRON_FIELD = re.compile(r"\bH\b")
-# Any fixed instant works: the check only asks whether the schedule ever fires.
-_CRON_PROBE_START = 946684800.0  # 2000-01-01T00:00:00Z
 
 
 def validate_object(document: object) -> Resource:
@@ -103,197 +97,20 @@ def validate_workflow(document: object) -> Workflow:
     return workflow
 
 
-# ---- DAG helpers (shared with the run engine) ---------------------------------------------------
-
-TaskGraph = Mapping[str, TaskSpec] | Mapping[str, Sequence[str]]
-
-
-def _dependencies(tasks: TaskGraph) -> dict[str, list[str]]:
-    graph: dict[str, list[str]] = {}
-    for name, task in tasks.items():
-        graph[name] = list(task.dependencies if isinstance(task, TaskSpec) else task)
-    return graph
-
-
-def find_cycles(tasks: TaskGraph) -> list[list[str]]:
-    """Every dependency cycle a depth-first search meets, as `[a, b, c, a]` from its least name.
-
-    Tasks are visited in name order and dependencies in the order written, so the result is the
-    same on every call. Dependencies on unknown tasks are ignored here.
-    """
-    graph = _dependencies(tasks)
-    state: dict[str, str] = {}
-    cycles: list[list[str]] = []
-    found: set[tuple[str, ...]] = set()
-    for start in sorted(graph):
-        if start in state:
-            continue
-        state[start] = "active"
-        path = [start]
-        stack = [iter(graph[start])]
-        while stack:
-            for dependency in stack[-1]:
-                if dependency not in graph:
-                    continue
-                seen = state.get(dependency)
-                if seen is None:
-                    state[dependency] = "active"
-                    path.append(dependency)
-                    stack.append(iter(graph[dependency]))
-                    break
-                if seen == "active":
-                    loop = path[path.index(dependency) :]
-                    first = loop.index(min(loop))
-                    loop = loop[first:] + loop[:first]
-                    if tuple(loop) not in found:
-                        found.add(tuple(loop))
-                        cycles.append([*loop, loop[0]])
-            else:
-                state[path.pop()] = "done"
-                stack.pop()
-    return cycles
-
-
-def find_cycle(tasks: TaskGraph) -> list[str] | None:
-    """The first dependency cycle found (`[a, b, a]`: a depends on b depends on a), or None."""
-    cycles = find_cycles(tasks)
-    return cycles[0] if cycles else None
-
-
-def dag_order(tasks: TaskGraph) -> list[list[str]]:
-    """Tasks in levels: each task's dependencies all sit in earlier levels; order as written.
-
-    Raises Invalid when a dependency names an unknown task or the dependencies form a cycle.
-    """
-    graph = _dependencies(tasks)
-    errors = [
-        FieldError(join_path("tasks", name, "dependencies", index), problem)
-        for name, dependencies in graph.items()
-        for index, dependency in enumerate(dependencies)
-        if (problem := _unknown_task_problem(dependency, name, graph)) is not None
-    ]
-    errors += [
-        FieldError("tasks", f"dependency cycle {' -> '.join(cycle)}")
-        for cycle in find_cycles(graph)
-    ]
-    if errors:
-        raise Invalid(errors)
-    # Kahn's algorithm; a task's level is one past the deepest of its dependencies.
-    waiting = {name: len(set(dependencies)) for name, dependencies in graph.items()}
-    dependants: dict[str, list[str]] = {name: [] for name in graph}
-    for name, dependencies in graph.items():
-        for dependency in set(dependencies):
-            dependants[dependency].append(name)
-    depth: dict[str, int] = {}
-    ready = deque(name for name, count in waiting.items() if count == 0)
-    while ready:
-        name = ready.popleft()
-        depth[name] = 1 + max((depth[d] for d in graph[name]), default=-1)
-        for dependant in dependants[name]:
-            waiting[dependant] -= 1
-            if waiting[dependant] == 0:
-                ready.append(dependant)
-    levels: list[list[str]] = [[] for _ in range(max(depth.values(), default=-1) + 1)]
-    for name in graph:  # the order tasks are written in, within each level
-        levels[depth[name]].append(name)
-    return levels
-
-
-def _unknown_task_problem(dependency: str, task: str, graph: Mapping[str, object]) -> str | None:
-    if dependency in graph:
-        return None
-    return _unknown("task", dependency, [name for name in graph if name != task])
-
-
 # ---- Field checks others reuse ------------------------------------------------------------------
-
-
-def cron_schedule_problem(schedule: str) -> str | None:
-    """Why `schedule` is not a 5-field cron expression or macro Xene runs, or None when it is."""
-    text = schedule.strip()
-    if not text:
-        return "must not be empty: use 5 fields (minute hour day-of-month month day-of-week)"
-    if text.startswith("@"):
-        if text.lower() in CRON_MACROS:
-            return None
-        return _unknown("macro", text, CRON_MACROS, f"known macros are {', '.join(CRON_MACROS)}")
-    fields = text.split()
-    if len(fields) in (6, 7):
-        return (
-            f"'{schedule}' has {len(fields)} fields: Xene schedules have 5 (minute hour "
-            "day-of-month month day-of-week); seconds and years are not supported"
-        )
-    if len(fields) != 5:
-        return (
-            f"'{schedule}' has {len(fields)} field{'s' if len(fields) != 1 else ''}: a cron "
-            "schedule has 5 (minute hour day-of-month month day-of-week)"
-        )
-    if _HASHED_CRON_FIELD.search(text):
-        return f"'{schedule}' uses 'H' (hashed) fields, which are not supported"
-    try:
-        croniter(text, _CRON_PROBE_START).get_next(float)
-    except CroniterBadDateError:
-        return f"'{schedule}' never fires: no date matches it"
-    except (CroniterError, ValueError, KeyError, IndexError, TypeError) as exc:
-        return f"'{schedule}' is not a valid cron schedule ({exc})"
-    return None
-
-
-def timezone_problem(name: str) -> str | None:
-    """Why `name` is not an IANA time zone such as Europe/Paris, or None when it is one."""
-    try:
-        zoneinfo.ZoneInfo(name)
-        return None
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
-        pass
-    return _unknown(
-        "time zone", name, _time_zone_names(), "use an IANA name such as Europe/Paris or UTC"
-    )
-
-
-@functools.cache
-def _time_zone_names() -> tuple[str, ...]:
-    return tuple(sorted(zoneinfo.available_timezones()))
 
 
 def executor_problem(executor: str) -> str | None:
     """Why `executor` is not docker, process or external:<provider>, or None."""
-    if executor in EXECUTORS:
+    if executor in HOST_KINDS:
         return None
-    if executor.startswith(EXTERNAL_EXECUTOR_PREFIX):
-        provider = executor[len(EXTERNAL_EXECUTOR_PREFIX) :]
+    if executor.startswith(EXTERNAL_PREFIX):
+        provider = executor[len(EXTERNAL_PREFIX) :]
         problem = dns1123_label_problem(provider)
         if problem is None:
             return None
         return f"the provider of '{executor}' {problem}"
-    return _unknown("executor", executor, EXECUTORS, "use docker, process or external:<provider>")
-
-
-def label_key_problem(key: str) -> str | None:
-    """Why `key` is not a label key (`name` or `prefix/name`, as in Kubernetes), or None."""
-    prefix, slash, name = key.rpartition("/")
-    if slash:
-        if not prefix or len(prefix) > 253 or not DNS1123_SUBDOMAIN.match(prefix):
-            return (
-                f"'{key}' is not a valid key: the prefix before '/' must be a DNS subdomain "
-                "such as example.com"
-            )
-    if not name or len(name) > 63 or not _LABEL_NAME.match(name):
-        return (
-            f"'{key}' is not a valid key: use at most 63 letters, digits, '-', '_' and '.', "
-            "starting and ending with a letter or digit, with an optional 'prefix/'"
-        )
-    return None
-
-
-def label_value_problem(value: str) -> str | None:
-    """Why `value` is not a label value, or None."""
-    if value and (len(value) > 63 or not _LABEL_NAME.match(value)):
-        return (
-            f"'{value}' is not a valid label value: use at most 63 letters, digits, '-', '_' "
-            "and '.', starting and ending with a letter or digit"
-        )
-    return None
+    return _unknown("executor", executor, HOST_KINDS, "use docker, process or external:<provider>")
 
 
 def env_name_problem(name: str) -> str | None:
@@ -319,19 +136,6 @@ class _Problems:
             return
         self._seen.add((path, message))
         self.errors.append(FieldError(path, message))
-
-
-def _did_you_mean(value: str, choices: Iterable[str]) -> str:
-    matches = difflib.get_close_matches(value, list(choices), n=1, cutoff=0.6)
-    return f": did you mean '{matches[0]}'?" if matches else ""
-
-
-def _unknown(what: str, value: str, choices: Iterable[str], advice: str = "") -> str:
-    """`unknown task 'x'` with the closest known name when one is close, else the advice."""
-    suggestion = _did_you_mean(value, choices)
-    if suggestion or not advice:
-        return f"unknown {what} '{value}'{suggestion}"
-    return f"unknown {what} '{value}' ({advice})"
 
 
 def _shown(value: object) -> str:
@@ -687,14 +491,14 @@ def _check_pipeline(
                     item_path, f"duplicate trigger '{name}' (also triggers[{first_index[name]}])"
                 )
             first_index.setdefault(name, index)
-    executor = pipeline.get("executor", "docker")
+    executor = pipeline.get("executor", DEFAULT_EXECUTOR)
     if isinstance(executor, str):
         problems.add(join_path(path, "executor"), executor_problem(executor))
     _check_labels(pipeline.get("agentSelector"), join_path(path, "agentSelector"), problems)
     _check_env(pipeline.get("env"), join_path(path, "env"), problems)
     tasks = pipeline.get("tasks")
     if isinstance(tasks, dict):
-        _check_tasks(tasks, join_path(path, "tasks"), executor == "docker", problems)
+        _check_tasks(tasks, join_path(path, "tasks"), executor == DOCKER, problems)
 
 
 def _check_tasks(
@@ -749,7 +553,7 @@ def _check_dependencies(
         if dependency == name:
             problems.add(item_path, f"task '{name}' depends on itself")
         elif dependency not in tasks:
-            problems.add(item_path, _unknown_task_problem(dependency, name, tasks))
+            problems.add(item_path, unknown_dependency_problem(dependency, name, list(tasks)))
         elif dependency in first_index:
             problems.add(
                 item_path,

@@ -10,6 +10,8 @@ from typing import Any
 from rich.console import Console
 from rich.text import Text
 
+from xene.api.executors import DEFAULT_EXECUTOR
+from xene.api.graph import display_order
 from xene.ctl.ages import NONE, age, elapsed, parse_timestamp, timestamp_with_age
 from xene.ctl.output import PHASE_STYLES
 from xene.ctl.tables import agent_status, dig, run_pipeline_name, waiting_reason
@@ -172,23 +174,12 @@ def _metadata(out: Description, obj: Object, now: datetime) -> None:
 
 def task_order(tasks: Mapping[str, Any]) -> list[str]:
     """Task names with every task after its dependencies; ties keep the written order."""
-    remaining = list(tasks)
-    placed: list[str] = []
-    while remaining:
-        ready = [
-            name
-            for name in remaining
-            if all(
-                dep in placed or dep not in tasks
-                for dep in (dig(tasks, name, "dependencies") or [])
-            )
-        ]
-        if not ready:  # a cycle cannot be stored, but never loop forever on one
-            placed.extend(remaining)
-            break
-        placed.extend(ready)
-        remaining = [name for name in remaining if name not in ready]
-    return placed
+    return display_order(
+        {
+            name: [d for d in dig(tasks, name, "dependencies") or [] if isinstance(d, str)]
+            for name in tasks
+        }
+    )
 
 
 def _tasks(out: Description, tasks: Any, depth: int) -> None:
@@ -293,7 +284,7 @@ def describe_workflow(obj: Object, now: datetime, related: Related, out: Descrip
     workflow_name = dig(obj, "metadata", "name")
     for name, pipeline in (spec.get("pipelines") or {}).items():
         out.section(name, 1)
-        out.field("Executor", pipeline.get("executor") or "docker", 2)
+        out.field("Executor", pipeline.get("executor") or DEFAULT_EXECUTOR, 2)
         out.field("Agent Selector", ", ".join(_pairs(pipeline.get("agentSelector"))) or NONE, 2)
         out.field("Triggers", _joined(pipeline.get("triggers"), "manual only"), 2)
         derived = related.pipelines.get(f"{workflow_name}.{name}")
@@ -313,7 +304,7 @@ def describe_pipeline(obj: Object, now: datetime, related: Related, out: Descrip
     spec = obj.get("spec") or {}
     out.field("Workflow", spec.get("workflow"))
     out.field("Pipeline", spec.get("pipeline"))
-    out.field("Executor", spec.get("executor") or "docker")
+    out.field("Executor", spec.get("executor") or DEFAULT_EXECUTOR)
     out.field("Agent Selector", ", ".join(_pairs(spec.get("agentSelector"))) or NONE)
     triggers = [t for t in spec.get("triggers") or [] if isinstance(t, Mapping)]
     out.values("Triggers", [_trigger_summary(t) for t in triggers] or ["manual only"])

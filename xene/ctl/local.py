@@ -1,6 +1,6 @@
 """`xenectl run --local`: one pipeline of a workflow file run in-process by the engine.
 
-No server is involved: the engine (PipelineRunner) drives a DockerExecutor or ProcessExecutor on
+No server is involved: the engine (PipelineRunner) drives an executor of the engine's registry on
 this host, output is streamed to the terminal, and the run is written as a JSON report to
 `~/.xene/reports/` (a PipelineRun object with trigger `local`, plus where it came from) with its
 output next to it in a `.log` file.
@@ -22,6 +22,7 @@ from typing import Any, TextIO
 
 from xene.api.derivation import PIPELINE_LABEL, WORKFLOW_LABEL
 from xene.api.errors import FieldError, Invalid, XeneError
+from xene.api.executors import DOCKER, parse_executor
 from xene.api.meta import ObjectMeta, utc_now
 from xene.api.pipeline import pipeline_object_name
 from xene.api.run import PipelineRun, PipelineRunSpec, PipelineRunStatus, RunPhase, RunTrigger
@@ -32,6 +33,7 @@ from xene.ctl.output import dump_json
 from xene.ctl.reports import REPORT_SOURCE_ANNOTATION, reports_dir
 from xene.engine import (
     Executor,
+    ExecutorError,
     LogLine,
     PipelineRunner,
     RunEvent,
@@ -46,8 +48,8 @@ from xene.engine import (
     TaskSucceeded,
     run_variables,
 )
+from xene.engine.executors.registry import ExecutorOptions, create_executor
 
-EXECUTORS = ("docker", "process")
 RUN_NUMBER_LABEL = "xene.dev/run-number"
 MAX_NUMBER_ATTEMPTS = 1000
 
@@ -139,33 +141,17 @@ def reserve_report(directory: Path, workflow: str, pipeline: str) -> tuple[int, 
     raise XeneError(f"could not reserve a report file in {directory}")
 
 
-def make_executor(kind: str, workspaces: Path) -> Executor:
-    """A DockerExecutor (daemon from DOCKER_HOST) or a ProcessExecutor under `workspaces`."""
-    if kind == "process":
-        from xene.agent.executors.process import ProcessExecutor
-
-        return ProcessExecutor(workspaces)
-    if kind == "docker":
-        import docker
-        import docker.errors
-
-        from xene.agent.executors.docker import DockerExecutor
-
-        try:
-            client = docker.from_env()
-            client.ping()
-        except (docker.errors.DockerException, OSError) as exc:
-            raise Invalid(
-                [
-                    FieldError(
-                        "--executor",
-                        f"cannot reach Docker ({exc}); start it, set DOCKER_HOST, "
-                        "or use --executor process",
-                    )
-                ]
-            ) from exc
-        return DockerExecutor(client)
-    raise Invalid([FieldError("--executor", f"'{kind}' is not one of {', '.join(EXECUTORS)}")])
+def make_executor(executor: str, workspaces: Path) -> Executor:
+    """The executor `executor` names, built by the engine's registry: Docker from DOCKER_HOST
+    (checked now, so an unreachable engine is reported before the run), host processes under
+    `workspaces`, or an external one (whose runs fail until its provider is configured)."""
+    try:
+        return create_executor(executor, ExecutorOptions(workspaces=workspaces, check_docker=True))
+    except ExecutorError as exc:
+        advice = ", or use --executor process" if parse_executor(executor).kind == DOCKER else ""
+        raise Invalid([FieldError("--executor", f"{exc}{advice}")]) from exc
+    except ValueError as exc:
+        raise Invalid([FieldError("--executor", str(exc))]) from exc
 
 
 class TerminalReporter(RunObserver):

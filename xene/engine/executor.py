@@ -68,6 +68,10 @@ class Executor(ABC):
 
     name: str = ""
 
+    def unavailable(self) -> str | None:
+        """Why no run can start on this executor (shown as the run's failure), or None."""
+        return None
+
     @abstractmethod
     async def prepare_run(self, run_id: str) -> Workspace:
         """Create the run's shared workspace."""

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from xene.api.durations import parse_duration
+from xene.api.graph import dag_order, direct_dependants, transitive_dependants
 from xene.api.run import (
     PipelineRunStatus,
     RunPhase,
@@ -24,7 +25,6 @@ from xene.api.run import (
     TaskPhase,
     TaskStatus,
 )
-from xene.api.validation import dag_order
 from xene.api.workflow import PipelineSpec, StepSpec, TaskSpec
 from xene.engine.clock import SYSTEM_CLOCK, Clock
 from xene.engine.environment import merge_environment
@@ -50,7 +50,6 @@ from xene.engine.events import (
     TaskSucceeded,
 )
 from xene.engine.executor import Executor, ExecutorError, TaskContext, Workspace
-from xene.engine.graph import direct_dependants, transitive_dependants
 from xene.engine.output import DEFAULT_OUTPUT_LIMIT, StepOutput
 from xene.engine.shielding import complete_despite_cancel
 
@@ -193,12 +192,19 @@ class PipelineRunner:
             await self._cancel_unfinished()
             await self._finish_run()
             return
+        unavailable = self._executor.unavailable()
+        if unavailable is not None:
+            await self._abandon(unavailable, f"not started: {unavailable}")
+            return
         try:
             workspace = await self._executor.prepare_run(self._run_id)
         except Exception as exc:
             if not isinstance(exc, ExecutorError):
                 log.exception("run %s: preparing the workspace failed", self._run_id)
-            await self._abandon(f"could not prepare the run's workspace: {exc}")
+            await self._abandon(
+                f"could not prepare the run's workspace: {exc}",
+                "not started: the run's workspace could not be prepared",
+            )
             return
         try:
             await self._schedule(workspace)
@@ -258,12 +264,12 @@ class PipelineRunner:
             if not status.phase.finished:
                 await self._finish_task(name, TaskPhase.CANCELLED, self._cancel_reason)
 
-    async def _abandon(self, message: str) -> None:
+    async def _abandon(self, message: str, task_message: str) -> None:
         """End a run whose tasks could not start at all."""
         for name in self._status.tasks:
             status = self._status.tasks[name]
             status.phase = TaskPhase.SKIPPED
-            status.message = "not started: the run's workspace could not be prepared"
+            status.message = task_message
             status.finishedAt = self._clock.now()
             await self._emit(TaskSkipped, task=name, message=status.message)
         await self._finish_run(message)

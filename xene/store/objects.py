@@ -26,6 +26,7 @@ from xene.api.errors import (
     Stale,
     XeneError,
 )
+from xene.api.labels import selector_matches
 from xene.api.meta import Resource, utc_now
 from xene.backoff import Backoff
 from xene.store import codec
@@ -200,9 +201,7 @@ class ObjectStore:
             except XeneError as exc:
                 log.error("skipping unreadable object: %s", exc)
                 continue
-            if label_selector and any(
-                obj.metadata.labels.get(k) != v for k, v in label_selector.items()
-            ):
+            if not selector_matches(label_selector, obj.metadata.labels):
                 continue
             items.append(obj)
         return items, result.revision

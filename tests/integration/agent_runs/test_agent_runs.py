@@ -14,15 +14,15 @@ import pytest
 from tests.fixtures.docker import DockerEngine
 from tests.integration.runs.conftest import TOKEN, RunCluster, eventually
 from xene.agent.daemon import AgentDaemon
-from xene.agent.executors.docker import LABEL_RUN, DockerExecutor
-from xene.agent.executors.process import ProcessExecutor
-from xene.agent.runs import Outbox, RunExecutors, RunManager
-from xene.agent.runs.executors import LABEL_AGENT
+from xene.agent.runs import Outbox, RunManager
 from xene.agent.settings import AgentSettings
 from xene.api.meta import ObjectMeta
 from xene.api.pipeline import Pipeline, PipelineObjectSpec
 from xene.api.run import PipelineRun, RunPhase, RunTrigger
 from xene.engine import Executor
+from xene.engine.executors.docker import LABEL_RUN, DockerExecutor
+from xene.engine.executors.process import ProcessExecutor
+from xene.engine.executors.registry import LABEL_AGENT, RunExecutors
 
 MANUAL = RunTrigger(type="manual")
 

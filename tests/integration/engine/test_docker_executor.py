@@ -13,9 +13,9 @@ import pytest
 
 from tests.fixtures.docker import DockerEngine
 from tests.unit.engine.fakes import RecordingObserver, pipeline
-from xene.agent.executors.docker import LABEL_MANAGED, LABEL_RUN, LABEL_TASK, DockerExecutor
 from xene.api.run import RunPhase, StepState, TaskPhase
 from xene.engine import PipelineRunner, RunEvent, RunObserver, RunOptions, StepStarted
+from xene.engine.executors.docker import LABEL_MANAGED, LABEL_RUN, LABEL_TASK, DockerExecutor
 
 pytestmark = pytest.mark.docker
 

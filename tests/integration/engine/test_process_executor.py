@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 
 from tests.unit.engine.fakes import RecordingObserver, pipeline
-from xene.agent.executors.process import ProcessExecutor
 from xene.api.run import PipelineRunStatus, RunPhase, StepState, TaskPhase
 from xene.engine import PipelineRunner, RunOptions, run_variables
+from xene.engine.executors.process import ProcessExecutor
 
 
 def step(run: str, name: str = "main", **fields: object) -> dict[str, object]:

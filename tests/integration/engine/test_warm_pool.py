@@ -12,10 +12,10 @@ import pytest
 
 from tests.fixtures.docker import DockerEngine
 from tests.unit.engine.fakes import RecordingObserver, pipeline
-from xene.agent.executors.docker import LABEL_MANAGED, DockerExecutor
-from xene.agent.executors.pool import LABEL_POOL, PoolSettings, WarmPool
 from xene.api.run import RunPhase
 from xene.engine import PipelineRunner, RunOptions
+from xene.engine.executors.docker import LABEL_MANAGED, DockerExecutor
+from xene.engine.executors.pool import LABEL_POOL, PoolSettings, WarmPool
 
 pytestmark = pytest.mark.docker
 

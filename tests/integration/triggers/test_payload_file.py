@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 from tests.unit.engine.fakes import RecordingObserver, pipeline
-from xene.agent.executors.process import ProcessExecutor
 from xene.api.run import RunPhase
 from xene.engine import PipelineRunner
+from xene.engine.executors.process import ProcessExecutor
 from xene.engine.runner import PAYLOAD_FILE
 
 # A payload that would run code if it were ever pasted into a command line.

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from xene.agent.cron.schedule import MACROS, CronSchedule, ScheduleError
+from xene.api.cron import MACROS, CronSchedule, ScheduleError
 
 
 def at(text: str) -> datetime:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from xene.api.errors import Invalid
-from xene.api.validation import dag_order, find_cycle, find_cycles
+from xene.api.graph import dag_order, display_order, find_cycle, find_cycles
 from xene.api.workflow import StepSpec, TaskSpec
 
 
@@ -75,3 +75,9 @@ def test_a_long_chain_needs_no_recursion() -> None:
     assert len(dag_order(chain)) == 5000
     chain["t0"] = ["t4999"]
     assert find_cycle(chain) is not None
+
+
+def test_display_order_never_refuses_what_it_is_shown() -> None:
+    assert display_order({"test": ["build"], "build": [], "lint": []}) == ["build", "lint", "test"]
+    # Unknown dependencies are ignored and a cycle's tasks come last, in written order.
+    assert display_order({"a": ["b"], "b": ["a"], "c": ["gone"]}) == ["c", "a", "b"]

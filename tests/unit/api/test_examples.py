@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from xene.api.documents import parse_documents
+from xene.api.graph import dag_order
 from xene.api.legacy import CONVERTED_FROM_ANNOTATION
-from xene.api.validation import dag_order, validate_object
+from xene.api.validation import validate_object
 from xene.api.workflow import Workflow
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"

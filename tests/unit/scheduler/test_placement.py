@@ -5,12 +5,12 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
+from xene.api.labels import selector_matches
 from xene.apiserver.services.placement import (
     AGENTS_FULL,
     NO_MATCHING_AGENT,
     AgentCandidate,
     choose_agent,
-    selector_matches,
 )
 
 

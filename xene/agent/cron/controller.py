@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from xene.agent.cron.schedule import CronSchedule
 from xene.agent.supervisor import AssignedPipeline
+from xene.api.cron import CronSchedule
 from xene.api.durations import parse_duration
 from xene.api.errors import Unavailable
 from xene.api.pipeline import Pipeline

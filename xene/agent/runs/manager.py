@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 
 from pydantic import ValidationError
 
-from xene.agent.runs.executors import RunExecutors
 from xene.agent.runs.outbox import Outbox
 from xene.agent.runs.reporter import ReportPacing, RunReporter
 from xene.api.errors import XeneError
@@ -24,6 +23,7 @@ from xene.api.pipeline import Pipeline
 from xene.api.run import PipelineRun, RunPhase
 from xene.api.workflow import PipelineSpec
 from xene.engine.environment import run_variables
+from xene.engine.executors.registry import RunExecutors
 from xene.engine.runner import PipelineRunner, RunOptions
 from xene.proto.xene.v1 import agent_pb2
 

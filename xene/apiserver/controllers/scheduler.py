@@ -14,11 +14,12 @@ from collections.abc import Callable
 from datetime import datetime
 
 from xene.api.errors import NotFound
+from xene.api.labels import selector_matches
 from xene.api.meta import utc_now
 from xene.api.pipeline import Pipeline, SchedulePhase
 from xene.apiserver.controllers.base import KeySource, WatchSource
 from xene.apiserver.services.cluster_view import ClusterView, PipelineEntry, ViewChange
-from xene.apiserver.services.placement import Placement, selector_matches
+from xene.apiserver.services.placement import Placement
 from xene.store.objects import ObjectStore
 
 log = logging.getLogger(__name__)

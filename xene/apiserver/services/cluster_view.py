@@ -17,13 +17,9 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from xene.api.agent import Agent
+from xene.api.labels import selector_matches
 from xene.api.pipeline import Pipeline, SchedulePhase
-from xene.apiserver.services.placement import (
-    AgentCandidate,
-    Placement,
-    PlacementIndex,
-    selector_matches,
-)
+from xene.apiserver.services.placement import AgentCandidate, Placement, PlacementIndex
 from xene.store.informer import Change
 from xene.store.liveness import AliveEntry
 from xene.store.shared_informers import SharedInformers

@@ -6,6 +6,8 @@ import heapq
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from xene.api.labels import format_selector, selector_matches
+
 NO_MATCHING_AGENT = "NoMatchingAgent"
 AGENTS_FULL = "AgentsFull"
 AGENTS_CORDONED = "AgentsCordoned"
@@ -41,16 +43,6 @@ class Placement:
     def scheduled(self) -> bool:
         """True when an agent was chosen."""
         return self.agent is not None
-
-
-def selector_matches(selector: Mapping[str, str], labels: Mapping[str, str]) -> bool:
-    """Every key of the selector is a label with the same value (an empty selector matches)."""
-    return all(labels.get(key) == value for key, value in selector.items())
-
-
-def format_selector(selector: Mapping[str, str]) -> str:
-    """A selector as users write it in YAML flow style: `{os: linux, arch: arm64}`."""
-    return "{" + ", ".join(f"{key}: {value}" for key, value in sorted(selector.items())) + "}"
 
 
 def choose_agent(

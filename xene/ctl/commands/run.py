@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from xene.api.errors import FieldError, Invalid, Unavailable
+from xene.api.executors import HOST_KINDS
 from xene.ctl.completion import complete_pipelines
 from xene.ctl.connection import ServerConnection
 from xene.ctl.errors import ExitCode
@@ -22,7 +23,6 @@ if TYPE_CHECKING:
 
 POLL_SECONDS = 0.5
 LOCAL_WORKSPACES = Path(tempfile.gettempdir()) / "xene-local"
-EXECUTOR_CHOICES = ("docker", "process")
 
 
 class RunWatcher:
@@ -131,7 +131,7 @@ def _run_local(
     import asyncio
 
     from xene.api.run import RunPhase
-    from xene.ctl.local import EXECUTORS, git_commit, load_pipeline, make_executor, run_locally
+    from xene.ctl.local import git_commit, load_pipeline, make_executor, run_locally
     from xene.ctl.runs import parse_pipeline
 
     if not filename:
@@ -142,7 +142,7 @@ def _run_local(
     if wanted and "/" in wanted:
         wanted = parse_pipeline(wanted).pipeline
     local = load_pipeline(filename, wanted)
-    kind = executor_kind or (local.spec.executor if local.spec.executor in EXECUTORS else "docker")
+    kind = executor_kind or local.spec.executor
     executor = make_executor(kind, LOCAL_WORKSPACES)
     commit = git_commit(Path(local.source).parent) if local.source != "-" else None
 
@@ -183,7 +183,7 @@ def _run_local(
 @click.option("--pipeline", metavar="NAME", help="With --local: which pipeline of the file.")
 @click.option(
     "--executor",
-    type=click.Choice(EXECUTOR_CHOICES),
+    type=click.Choice(HOST_KINDS),
     help="With --local: docker or process [the pipeline's, else docker].",
 )
 @click.pass_obj

@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 
 import docker.errors
 
-from xene.agent.executors.docker import (
+from xene.engine.executors.docker import (
     DOCKER_ERRORS,
     LABEL_MANAGED,
     WORKSPACE_PATH,

@@ -1,25 +1,92 @@
-"""Which executor runs a run: created on first use, shared by all runs, closed with the agent.
+"""The registry of executor kinds: how a pipeline's `executor` becomes an Executor.
 
-A pipeline that asks for `process` gets the process executor; every other pipeline gets the
-agent's `--executor` (docker by default, `process` on hosts without Docker). The Docker client is
-only created when a run needs it, so an agent without Docker still serves process pipelines; when
-Docker is unreachable the run fails with a message saying so and the agent keeps serving.
+One table (`FACTORIES`) maps each kind of `xene.api.executors` to the function that builds its
+executor from one `ExecutorOptions`; the agent (through `RunExecutors`) and `xenectl run --local`
+(through `create_executor`) both build executors here and nowhere else. The Docker SDK is only
+imported when a Docker executor is built, so hosts without Docker still serve process pipelines.
+
+Which kind runs a pipeline: `process` pipelines get the process executor, `docker` (the default)
+ones the host's default kind (an agent started with `--executor process` serves them with host
+processes), and `external:<provider>` ones the external executor of that provider.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from xene.agent.executors.process import DEFAULT_KILL_GRACE, ProcessExecutor
+from xene.api.executors import DOCKER, EXTERNAL, HOST_KINDS, PROCESS, parse_executor
 from xene.api.workflow import TaskSpec
 from xene.engine.executor import Executor, ExecutorError, TaskContext, Workspace
+from xene.engine.executors.external import ExternalExecutor
+from xene.engine.executors.process import DEFAULT_KILL_GRACE, ProcessExecutor
 
 log = logging.getLogger(__name__)
 
 LABEL_AGENT = "xene.dev/agent"
-EXECUTOR_KINDS = ("docker", "process")
+
+
+@dataclass(frozen=True)
+class ExecutorOptions:
+    """Everything any executor kind is configured with; each kind reads its own part."""
+
+    # Where the process executor makes each run's workspace directory.
+    workspaces: Path
+    kill_grace: float = DEFAULT_KILL_GRACE
+    # Added to every container and volume the Docker executor creates (narrows its sweeps).
+    labels: Mapping[str, str] = field(default_factory=dict)
+    # Warm workspaces the Docker executor keeps ready (0: none), and the images they hold.
+    warm_pool_size: int = 0
+    warm_pool_images: Sequence[str] = ()
+    # Ping the Docker engine when the executor is built, to fail early with a clear message.
+    check_docker: bool = False
+
+
+def docker_executor(options: ExecutorOptions) -> Executor:
+    """A Docker executor on the engine at DOCKER_HOST (with a warm pool when configured)."""
+    import docker
+    import docker.errors
+
+    from xene.engine.executors.docker import DockerExecutor
+    from xene.engine.executors.pool import PoolSettings, WarmPool
+
+    try:
+        client = docker.from_env()
+        if options.check_docker:
+            client.ping()
+    except (docker.errors.DockerException, OSError) as exc:
+        raise ExecutorError(f"cannot reach Docker ({exc}); start it or set DOCKER_HOST") from exc
+    labels = dict(options.labels)
+    if options.warm_pool_size == 0:
+        return DockerExecutor(client, labels=labels, kill_grace=options.kill_grace)
+    pool = PoolSettings(
+        size=options.warm_pool_size, images=tuple(options.warm_pool_images), labels=labels
+    )
+    return DockerExecutor(
+        client, labels=labels, kill_grace=options.kill_grace, factory=WarmPool.factory(pool)
+    )
+
+
+def process_executor(options: ExecutorOptions) -> Executor:
+    """Host processes in a fresh directory per run under `options.workspaces`."""
+    return ProcessExecutor(options.workspaces, kill_grace=options.kill_grace)
+
+
+Factory = Callable[[ExecutorOptions], Executor]
+
+FACTORIES: Mapping[str, Factory] = {DOCKER: docker_executor, PROCESS: process_executor}
+"""How each host kind is built; external executors are built per provider."""
+
+
+def create_executor(executor: str, options: ExecutorOptions) -> Executor:
+    """The executor a pipeline's `executor` field names; ExecutorError when it cannot be built
+    (Docker unreachable), ValueError for a name that is no executor."""
+    name = parse_executor(executor)
+    if name.kind == EXTERNAL:
+        return ExternalExecutor(name.provider or "")
+    return FACTORIES[name.kind](options)
 
 
 class UnavailableExecutor(Executor):
@@ -28,6 +95,10 @@ class UnavailableExecutor(Executor):
     def __init__(self, name: str, reason: str) -> None:
         self.name = name
         self.reason = reason
+
+    def unavailable(self) -> str:
+        """The reason it could not be created."""
+        return self.reason
 
     async def prepare_run(self, run_id: str) -> Workspace:
         """Refuse with the reason."""
@@ -51,29 +122,27 @@ def default_factories(
     warm_pool_size: int = 0,
     warm_pool_images: Sequence[str] = (),
 ) -> dict[str, Callable[[], Executor]]:
-    """How to create each executor kind for agent `agent` (Docker with a warm pool of
+    """How to create each host kind for agent `agent` (Docker with a warm pool of
     `warm_pool_size` workspaces when it is above 0)."""
+    # The agent label narrows the sweep of leftovers to this agent's own containers; the
+    # pool's carry it too, so the next start of this agent removes what a crash left.
+    options = ExecutorOptions(
+        workspaces=workspaces,
+        kill_grace=kill_grace,
+        labels={LABEL_AGENT: agent},
+        warm_pool_size=warm_pool_size,
+        warm_pool_images=tuple(warm_pool_images),
+    )
+    return {kind: _bound(FACTORIES[kind], options) for kind in HOST_KINDS}
 
-    def docker_executor() -> Executor:
-        from xene.agent.executors.docker import DockerExecutor
-        from xene.agent.executors.pool import PoolSettings, WarmPool
 
-        # The agent label narrows the sweep of leftovers to this agent's own containers; the
-        # pool's carry it too, so the next start of this agent removes what a crash left.
-        labels = {LABEL_AGENT: agent}
-        if warm_pool_size == 0:
-            return DockerExecutor(labels=labels, kill_grace=kill_grace)
-        pool = PoolSettings(size=warm_pool_size, images=tuple(warm_pool_images), labels=labels)
-        return DockerExecutor(labels=labels, kill_grace=kill_grace, factory=WarmPool.factory(pool))
-
-    def process_executor() -> Executor:
-        return ProcessExecutor(workspaces, kill_grace=kill_grace)
-
-    return {"docker": docker_executor, "process": process_executor}
+def _bound(factory: Factory, options: ExecutorOptions) -> Callable[[], Executor]:
+    return lambda: factory(options)
 
 
 class RunExecutors:
-    """The executors of one agent, by kind."""
+    """The executors of one host, by kind: created on first use, shared by all runs, closed
+    together. `factories` builds each host kind; external ones are built per provider."""
 
     def __init__(self, default: str, factories: Mapping[str, Callable[[], Executor]]) -> None:
         if default not in factories:
@@ -83,12 +152,17 @@ class RunExecutors:
         self._created: dict[str, Executor] = {}
 
     def kind_for(self, pipeline_executor: str) -> str | None:
-        """The kind that runs a pipeline asking for `pipeline_executor`; None if none can."""
-        if pipeline_executor == "process":
-            return "process"
-        if pipeline_executor in ("", "docker"):
-            return self.default
-        return None
+        """The key of the executor that runs a pipeline asking for `pipeline_executor`
+        (`external:<provider>` for external ones); None if none can."""
+        try:
+            name = parse_executor(pipeline_executor)
+        except ValueError:
+            return None
+        if name.kind == EXTERNAL:
+            return str(name)
+        if name.kind == PROCESS:
+            return PROCESS if PROCESS in self._factories else None
+        return self.default
 
     def get(self, kind: str) -> Executor:
         """The executor of `kind`, created now if needed; a placeholder that fails runs with a
@@ -97,7 +171,14 @@ class RunExecutors:
         if executor is not None:
             return executor
         try:
-            executor = self._factories[kind]()
+            factory = self._factories.get(kind)
+            if factory is not None:
+                executor = factory()
+            else:
+                external = parse_executor(kind)
+                if external.kind != EXTERNAL:
+                    raise ValueError(f"no executor '{kind}' on this host")
+                executor = ExternalExecutor(external.provider or "")
         except Exception as exc:
             reason = f"the {kind} executor is not available on this agent: {exc}"
             log.error("%s", reason)
@@ -107,7 +188,7 @@ class RunExecutors:
 
     async def sweep(self) -> None:
         """Remove what an earlier process of this agent left behind (Docker containers)."""
-        executor = self.get(self.default) if self.default == "docker" else None
+        executor = self.get(self.default) if self.default == DOCKER else None
         sweep = getattr(executor, "sweep", None)
         if sweep is not None:
             removed = await sweep()

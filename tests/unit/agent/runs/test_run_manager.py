@@ -17,8 +17,9 @@ from tests.unit.agent.runs.helpers import (
     updates,
 )
 from tests.unit.engine.fakes import FakeExecutor
-from xene.agent.runs import Outbox, RunExecutors, RunManager
+from xene.agent.runs import Outbox, RunManager
 from xene.api.run import RunPhase
+from xene.engine.executors.registry import RunExecutors
 
 HELLO = {"t": {"image": "busybox", "steps": [{"name": "s", "run": "echo hello"}]}}
 HANG = {"t": {"steps": [{"name": "s", "run": "echo started; hang"}]}}
@@ -110,15 +111,20 @@ async def test_cancel_run_stops_the_run_and_reports_it_cancelled(agent: Agent) -
     assert agent.manager.handle_command(cancel_command("wf.build.9")) is None
 
 
+async def test_runs_of_an_external_executor_fail_with_the_reason(agent: Agent) -> None:
+    external = start_command(run_object(2), pipeline_object(HELLO, executor="external:jenkins"))
+    assert agent.manager.handle_command(external) is None
+    assert await agent.manager.wait_finished("wf.build.2", 1) is RunPhase.FAILED
+    final = updates(agent.outbox, "wf.build.2")[-1]
+    assert "executor 'external:jenkins' is not available" in final["message"]
+    assert final["tasks"]["t"]["phase"] == "Skipped"
+    assert agent.executor.opened == []  # nothing ran on the host's executors
+
+
 async def test_commands_the_agent_cannot_run_are_refused_with_the_reason(agent: Agent) -> None:
     bad = start_command(run_object(), pipeline_object(HELLO))
     bad.start_run.pipeline_json = b'{"kind": "Pipeline"'
     assert "cannot read" in (agent.manager.handle_command(bad) or "")
-
-    external = start_command(run_object(2), pipeline_object(HELLO, executor="external:jenkins"))
-    assert "executor 'external:jenkins' is not available" in (
-        agent.manager.handle_command(external) or ""
-    )
 
     cyclic = {
         "a": {"dependencies": ["b"], "steps": [{"name": "s", "run": "echo"}]},
