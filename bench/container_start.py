@@ -21,6 +21,7 @@ import docker
 import docker.errors
 
 from bench.harness import emit
+from xene.api.plan import compile_plan
 from xene.api.workflow import PipelineSpec
 from xene.engine import PipelineRunner, RunOptions
 from xene.engine.events import LogLine, RunObserver
@@ -72,7 +73,7 @@ async def engine_start(executor: DockerExecutor, number: int) -> float:
     )
     observer = FirstLine()
     runner = PipelineRunner(
-        spec,
+        compile_plan(spec),
         executor,
         run_id=f"bench.start.{number}",
         observers=[observer],

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.harness import emit
+from xene.api.plan import RunPlan, compile_plan
 from xene.api.workflow import PipelineSpec
 from xene.engine import PipelineRunner, RunOptions
 from xene.engine.executors.process import ProcessExecutor
@@ -38,9 +39,9 @@ def fan_out(width: int = 50) -> dict[str, list[str]]:
     return {"start": [], **middles, "end": list(middles)}
 
 
-def spec_of(shape: Mapping[str, list[str]]) -> PipelineSpec:
-    """The shape as a pipeline of one-step `true` tasks."""
-    return PipelineSpec.model_validate(
+def plan_of(shape: Mapping[str, list[str]]) -> RunPlan:
+    """The shape as the compiled plan of a pipeline of one-step `true` tasks."""
+    spec = PipelineSpec.model_validate(
         {
             "tasks": {
                 name: {"dependencies": deps, "steps": [{"name": "s", "run": "true"}]}
@@ -48,13 +49,14 @@ def spec_of(shape: Mapping[str, list[str]]) -> PipelineSpec:
             }
         }
     )
+    return compile_plan(spec)
 
 
 async def run_engine(shape: Mapping[str, list[str]], root: Path, number: int) -> float:
     """Seconds for Xene's engine to run the shape with the process executor."""
     executor = ProcessExecutor(root)
     runner = PipelineRunner(
-        spec_of(shape),
+        plan_of(shape),
         executor,
         run_id=f"bench.dag.{number}",
         options=RunOptions(parallelism=PARALLELISM),

@@ -76,6 +76,10 @@ def derive_pipelines(
             executor=entry.executor,
             agentSelector=dict(entry.agentSelector),
             env=dict(entry.env),
+            sharedContainer=(
+                entry.sharedContainer.model_copy(deep=True) if entry.sharedContainer else None
+            ),
+            timeout=entry.timeout,
             tasks={task: spec.model_copy(deep=True) for task, spec in entry.tasks.items()},
         )
         pipelines.append(

@@ -39,3 +39,19 @@ def _check_duration(value: str) -> str:
 
 Duration = Annotated[str, AfterValidator(_check_duration)]
 """A duration kept as the user wrote it (so apply round-trips), checked to parse."""
+
+
+def format_duration(seconds: float) -> str:
+    """`seconds` the way users write durations: 250ms, 45s, 1.5s, 10m, 1h30m, 2d."""
+    if seconds < 1:
+        return f"{round(seconds * 1000, 3):g}ms"
+    whole = int(seconds)
+    parts: list[str] = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if whole >= size:
+            parts.append(f"{whole // size}{unit}")
+            whole %= size
+    rest = round(whole + seconds - int(seconds), 3)
+    if rest or not parts:
+        parts.append(f"{rest:g}s")
+    return "".join(parts)

@@ -8,8 +8,10 @@ from typing import Literal
 
 from pydantic import Field
 
+from xene.api.durations import Duration
+from xene.api.executors import DEFAULT_EXECUTOR
 from xene.api.meta import Resource, StrictModel
-from xene.api.workflow import TaskSpec, TriggerSpec
+from xene.api.workflow import SharedContainerSpec, TaskSpec, TriggerSpec
 
 
 class SchedulePhase(StrEnum):
@@ -51,9 +53,11 @@ class PipelineObjectSpec(StrictModel):
     workflow: str
     pipeline: str
     triggers: list[TriggerSpec] = Field(default_factory=list)
-    executor: str = "docker"
+    executor: str = DEFAULT_EXECUTOR
     agentSelector: dict[str, str] = Field(default_factory=dict)
     env: dict[str, str] = Field(default_factory=dict)
+    sharedContainer: SharedContainerSpec | None = None
+    timeout: Duration | None = None
     tasks: dict[str, TaskSpec]
 
 

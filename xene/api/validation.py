@@ -496,9 +496,21 @@ def _check_pipeline(
         problems.add(join_path(path, "executor"), executor_problem(executor))
     _check_labels(pipeline.get("agentSelector"), join_path(path, "agentSelector"), problems)
     _check_env(pipeline.get("env"), join_path(path, "env"), problems)
+    _check_positive_duration(pipeline.get("timeout"), join_path(path, "timeout"), problems)
+    shared = pipeline.get("sharedContainer")
     tasks = pipeline.get("tasks")
     if isinstance(tasks, dict):
-        _check_tasks(tasks, join_path(path, "tasks"), executor == DOCKER, problems)
+        _check_tasks(
+            tasks, join_path(path, "tasks"), executor == DOCKER and shared is None, problems
+        )
+        if shared is not None:
+            for name, task in tasks.items():
+                if isinstance(task, dict) and task.get("image") is not None:
+                    problems.add(
+                        join_path(path, "tasks", name, "image"),
+                        "every task runs in the pipeline's shared container: set "
+                        f"{join_path(path, 'sharedContainer')}.image instead",
+                    )
 
 
 def _check_tasks(
@@ -527,6 +539,9 @@ def _check_tasks(
                 f"'{image}' is not an image reference such as busybox:latest",
             )
         _check_positive_duration(task.get("timeout"), join_path(task_path, "timeout"), problems)
+        _check_positive_duration(
+            task.get("waitTimeout"), join_path(task_path, "waitTimeout"), problems
+        )
         _check_env(task.get("env"), join_path(task_path, "env"), problems)
         resources = task.get("resources")
         if isinstance(resources, dict):

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from xene.api.durations import Duration
+from xene.api.executors import DEFAULT_EXECUTOR
 from xene.api.meta import Resource, StrictModel
 
 ConcurrencyPolicy = Literal["Allow", "Forbid", "Replace"]
@@ -87,6 +88,24 @@ class TaskSpec(StrictModel):
     env: dict[str, str] = Field(default_factory=dict)
     workingDir: str | None = None
     resources: ResourceLimits | None = None
+    # A failed task does not fail the run; its dependants still run.
+    allowFailure: bool = False
+    # Waiting longer than this for the dependencies fails the task.
+    waitTimeout: Duration | None = None
+
+
+class SharedContainerSpec(StrictModel):
+    """One container for a whole run: every task's steps are exec'd in it, one after another.
+
+    What a task installs or writes anywhere in the container's file system is there for its
+    dependants (the original Xene's semantics). Steps run in the task's absolute workingDir,
+    else this workingDir, else /workspace.
+    """
+
+    image: str
+    workingDir: str | None = None
+    resources: ResourceLimits | None = None
+    env: dict[str, str] = Field(default_factory=dict)
 
 
 class TriggerSpec(StrictModel):
@@ -109,9 +128,12 @@ class PipelineSpec(StrictModel):
 
     description: str | None = None
     triggers: list[str] = Field(default_factory=list)
-    executor: str = "docker"
+    executor: str = DEFAULT_EXECUTOR
     agentSelector: dict[str, str] = Field(default_factory=dict)
     env: dict[str, str] = Field(default_factory=dict)
+    sharedContainer: SharedContainerSpec | None = None
+    # The whole run; on expiry its running tasks are cancelled and the run fails.
+    timeout: Duration | None = None
     tasks: dict[str, TaskSpec] = Field(min_length=1)
 
 

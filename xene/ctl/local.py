@@ -25,6 +25,7 @@ from xene.api.errors import FieldError, Invalid, XeneError
 from xene.api.executors import DOCKER, parse_executor
 from xene.api.meta import ObjectMeta, utc_now
 from xene.api.pipeline import pipeline_object_name
+from xene.api.plan import compile_plan
 from xene.api.run import PipelineRun, PipelineRunSpec, PipelineRunStatus, RunPhase, RunTrigger
 from xene.api.validation import validate_object
 from xene.api.workflow import PipelineSpec, Workflow
@@ -270,7 +271,11 @@ async def run_locally(
         reporter = TerminalReporter(out, log_file)
         try:
             runner = PipelineRunner(
-                local.spec, executor, run_id=name, variables=variables, observers=[reporter]
+                compile_plan(local.spec),
+                executor,
+                run_id=name,
+                variables=variables,
+                observers=[reporter],
             )
         except (Invalid, ValueError) as exc:
             report_path.unlink(missing_ok=True)

@@ -1,6 +1,6 @@
 """The DAG run engine shared by the agent and `xenectl run --local`.
 
-runner = PipelineRunner(pipeline_spec, executor, run_id="hello.build.3",
+runner = PipelineRunner(compile_plan(pipeline_spec), executor, run_id="hello.build.3",
                         variables=run_variables(...), observers=[my_observer])
 status = await runner.run()          # PipelineRunStatus when the run has ended
 await runner.cancel()                # from another task: stop it

@@ -20,7 +20,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
-from xene.api.workflow import StepSpec, TaskSpec
+from xene.api.plan import StepPlan, TaskPlan
 from xene.engine.events import OutputStream
 
 OutputCallback = Callable[[OutputStream, bytes], Awaitable[None]]
@@ -49,7 +49,7 @@ class TaskContext(ABC):
 
     @abstractmethod
     async def exec_step(
-        self, step: StepSpec, env: Mapping[str, str], on_output: OutputCallback
+        self, step: StepPlan, env: Mapping[str, str], on_output: OutputCallback
     ) -> int:
         """Run `step.run` with `/bin/sh -c`, stream its output, return its exit code."""
 
@@ -78,7 +78,7 @@ class Executor(ABC):
 
     @abstractmethod
     async def open_task(
-        self, name: str, task: TaskSpec, workspace: Workspace, env: Mapping[str, str]
+        self, name: str, task: TaskPlan, workspace: Workspace, env: Mapping[str, str]
     ) -> TaskContext:
         """Start a context for one attempt of task `name` (pull its image, start its container)."""
 

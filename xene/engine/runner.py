@@ -15,8 +15,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from xene.api.durations import parse_duration
+from xene.api.durations import format_duration
 from xene.api.graph import dag_order, direct_dependants, transitive_dependants
+from xene.api.plan import RunPlan, StepPlan, TaskPlan
 from xene.api.run import (
     PipelineRunStatus,
     RunPhase,
@@ -25,7 +26,6 @@ from xene.api.run import (
     TaskPhase,
     TaskStatus,
 )
-from xene.api.workflow import PipelineSpec, StepSpec, TaskSpec
 from xene.engine.clock import SYSTEM_CLOCK, Clock
 from xene.engine.environment import merge_environment
 from xene.engine.events import (
@@ -58,7 +58,7 @@ log = logging.getLogger(__name__)
 PAYLOAD_FILE = ".xene/payload.json"
 # The payload goes in through the environment of a fixed command: no payload text is ever part
 # of a command line, and the same works in a container and on the host.
-_WRITE_PAYLOAD = StepSpec(
+_WRITE_PAYLOAD = StepPlan(
     name="xene-payload",
     run='mkdir -p "$XENE_WORKSPACE/.xene" && printf "%s" "$XENE_PAYLOAD" > "$XENE_PAYLOAD_FILE"',
 )
@@ -78,7 +78,7 @@ class RunOptions:
             raise ValueError(f"output_limit must be at least 1 byte (got {self.output_limit})")
 
 
-def _fresh_steps(task: TaskSpec) -> list[StepStatus]:
+def _fresh_steps(task: TaskPlan) -> list[StepStatus]:
     return [StepStatus(name=step.name, allowFailure=step.allowFailure) for step in task.steps]
 
 
@@ -89,14 +89,15 @@ def _names(names: list[str]) -> str:
 class PipelineRunner:
     """Executes one run of a pipeline; `run()` once, `cancel()` from anywhere, `status()` anytime.
 
-    `variables` are the run's `XENE_*` facts (see `run_variables`); they win over the pipeline's,
-    task's and step's own `env`. Pass `slots` to share one capacity limit among several runs
+    `plan` is the compiled pipeline (`xene.api.plan.compile_plan`). `variables` are the run's
+    `XENE_*` facts (see `run_variables`); they win over the pipeline's, task's and step's own
+    `env`. Pass `slots` to share one capacity limit among several runs
     (an agent's capacity); otherwise the run gets `options.parallelism` slots of its own.
     """
 
     def __init__(
         self,
-        pipeline: PipelineSpec,
+        plan: RunPlan,
         executor: Executor,
         *,
         run_id: str,
@@ -107,8 +108,8 @@ class PipelineRunner:
         slots: asyncio.Semaphore | None = None,
         payload: str | None = None,
     ) -> None:
-        dag_order(pipeline.tasks)  # raises Invalid on unknown dependencies and cycles
-        self._pipeline = pipeline
+        dag_order(plan.tasks)  # raises Invalid on unknown dependencies and cycles
+        self._plan = plan
         self._executor = executor
         self._run_id = run_id
         self._variables = merge_environment(variables or {})
@@ -116,11 +117,11 @@ class PipelineRunner:
         self._options = options or RunOptions()
         self._clock = clock
         self._slots = slots or asyncio.Semaphore(self._options.parallelism)
-        self._dependants = direct_dependants(pipeline.tasks)
+        self._dependants = direct_dependants(plan.tasks)
         self._status = PipelineRunStatus(
             tasks={
                 name: TaskStatus(name=name, steps=_fresh_steps(task))
-                for name, task in pipeline.tasks.items()
+                for name, task in plan.tasks.items()
             }
         )
         self._running: dict[asyncio.Task[TaskPhase], str] = {}
@@ -187,7 +188,7 @@ class PipelineRunner:
     async def _run(self) -> None:
         self._status.phase = RunPhase.RUNNING
         self._status.startedAt = self._clock.now()
-        await self._emit(RunStarted, tasks=tuple(self._pipeline.tasks))
+        await self._emit(RunStarted, tasks=tuple(self._plan.tasks))
         if self._cancel_reason is not None:
             await self._cancel_unfinished()
             await self._finish_run()
@@ -237,7 +238,7 @@ class PipelineRunner:
         ready: list[str] = []
         if self._cancel_reason is not None:
             return ready
-        for name, task in self._pipeline.tasks.items():
+        for name, task in self._plan.tasks.items():
             status = self._status.tasks[name]
             if status.phase is not TaskPhase.WAITING:
                 continue
@@ -320,9 +321,9 @@ class PipelineRunner:
             return TaskPhase.FAILED
 
     async def _attempts(self, name: str, workspace: Workspace) -> TaskPhase:
-        task = self._pipeline.tasks[name]
-        limit = task.retries.limit if task.retries else 0
-        backoff = parse_duration(task.retries.backoff) if task.retries else 0.0
+        task = self._plan.tasks[name]
+        limit = task.retryLimit
+        backoff = task.retryBackoffSeconds
         status = self._status.tasks[name]
         for attempt in itertools.count(1):
             status.phase = TaskPhase.RUNNING
@@ -339,9 +340,7 @@ class PipelineRunner:
                 await self._finish_task(name, TaskPhase.FAILED, failure)
                 return TaskPhase.FAILED
             status.message = (
-                f"attempt {attempt} failed: {failure}; retrying in {task.retries.backoff}"
-                if task.retries
-                else failure
+                f"attempt {attempt} failed: {failure}; retrying in {format_duration(backoff)}"
             )
             await self._emit(
                 TaskRetrying, task=name, attempt=attempt, message=failure, delay_seconds=backoff
@@ -350,13 +349,12 @@ class PipelineRunner:
         raise AssertionError("unreachable")
 
     async def _attempt(
-        self, name: str, task: TaskSpec, attempt: int, workspace: Workspace
+        self, name: str, task: TaskPlan, attempt: int, workspace: Workspace
     ) -> str | None:
         """One try of a task in a fresh context: None on success, else why it failed."""
         context: TaskContext | None = None
-        seconds = parse_duration(task.timeout) if task.timeout else None
         try:
-            async with asyncio.timeout(seconds) as deadline:
+            async with asyncio.timeout(task.timeoutSeconds) as deadline:
                 system = {
                     "XENE_TASK": name,
                     "XENE_TASK_ATTEMPT": str(attempt),
@@ -364,18 +362,11 @@ class PipelineRunner:
                 }
                 if self._payload is not None:
                     system["XENE_PAYLOAD_FILE"] = f"{workspace.path}/{PAYLOAD_FILE}"
-                task_env = merge_environment(self._pipeline.env, task.env, self._variables, system)
+                task_env = {**task.env, **self._variables, **system}
                 context = await self._executor.open_task(name, task, workspace, task_env)
                 await self._write_payload(context, task_env)
                 for index, step in enumerate(task.steps):
-                    step_env = merge_environment(
-                        self._pipeline.env,
-                        task.env,
-                        step.env,
-                        self._variables,
-                        system,
-                        {"XENE_STEP": step.name},
-                    )
+                    step_env = {**step.env, **self._variables, **system, "XENE_STEP": step.name}
                     failure = await self._run_step(
                         name, attempt, index, step, context, step_env, deadline
                     )
@@ -384,7 +375,7 @@ class PipelineRunner:
             return None
         except TimeoutError as exc:
             if deadline.expired():
-                return f"timed out after {task.timeout}"
+                return f"timed out after {format_duration(task.timeoutSeconds or 0)}"
             return f"executor timed out: {exc}"
         except (ExecutorError, ValueError) as exc:
             return str(exc)
@@ -448,7 +439,7 @@ class PipelineRunner:
         task_name: str,
         attempt: int,
         index: int,
-        step: StepSpec,
+        step: StepPlan,
         context: TaskContext,
         env: Mapping[str, str],
         task_deadline: asyncio.Timeout,
@@ -482,17 +473,16 @@ class PipelineRunner:
             await self._observers.log_line(line)
 
         output = StepOutput(deliver, self._options.output_limit)
-        seconds = parse_duration(step.timeout) if step.timeout else None
         exit_code: int | None = None
         try:
-            async with asyncio.timeout(seconds) as deadline:
+            async with asyncio.timeout(step.timeoutSeconds) as deadline:
                 exit_code = await context.exec_step(step, env, output.feed)
         except TimeoutError as exc:
             if not deadline.expired():
                 return await self._end_step(
                     task_name, attempt, step, status, output, None, f"executor timed out: {exc}"
                 )
-            message = f"timed out after {step.timeout}"
+            message = f"timed out after {format_duration(step.timeoutSeconds or 0)}"
             await self._end_step(task_name, attempt, step, status, output, None, message)
             return f"step '{step.name}' {message}"
         except ExecutorError as exc:
@@ -501,7 +491,8 @@ class PipelineRunner:
             if self._cancel_reason is not None:
                 why = "cancelled"
             elif task_deadline.expired():
-                why = f"stopped: the task timed out after {self._pipeline.tasks[task_name].timeout}"
+                seconds = self._plan.tasks[task_name].timeoutSeconds or 0
+                why = f"stopped: the task timed out after {format_duration(seconds)}"
             else:
                 why = "interrupted"
             await complete_despite_cancel(
@@ -524,7 +515,7 @@ class PipelineRunner:
         self,
         task_name: str,
         attempt: int,
-        step: StepSpec,
+        step: StepPlan,
         status: StepStatus,
         output: StepOutput,
         exit_code: int | None,

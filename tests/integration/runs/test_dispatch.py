@@ -19,6 +19,7 @@ from tests.integration.runs.stream_agent import StreamAgent
 from xene.api.errors import NotFound
 from xene.api.meta import ObjectMeta
 from xene.api.pipeline import Pipeline
+from xene.api.plan import RunPlan, compile_plan
 from xene.api.run import PipelineRun, RunPhase, RunTrigger
 from xene.api.trigger import Trigger, TriggerObjectSpec
 
@@ -72,6 +73,9 @@ async def test_a_run_is_dispatched_reported_and_acked_once(
     command = await started_on(run_cluster, agent, "wf.p.1", 1)
     assert json.loads(command.start_run.run_json)["spec"]["parameters"] == {"x": "1"}
     assert json.loads(command.start_run.pipeline_json)["metadata"]["name"] == "wf.p"
+    # The server compiled the plan the agent executes: durations in seconds, names filled.
+    plan = RunPlan.model_validate_json(command.start_run.plan_json)
+    assert plan == compile_plan(Pipeline.model_validate_json(command.start_run.pipeline_json).spec)
     agent.ack(command.id)
     run = await run_of(run_cluster, "wf.p.1")
     assert run.status.agent == "a1"

@@ -74,6 +74,10 @@ def test_start_and_cancel_commands_carry_the_attempt() -> None:
     assert message.start_run.attempt == 2
     assert json.loads(message.start_run.run_json) == {"metadata": {"name": "wf.p.1"}}
     assert json.loads(message.start_run.pipeline_json) == {"kind": "Pipeline"}
+    assert message.start_run.plan_json == b""  # a command stored before plans were compiled
+
+    planned = new_command("StartRun", "wf.p.1", {"attempt": 1, "run": {}, "plan": {"tasks": {}}})
+    assert json.loads(command_to_proto(planned).command.start_run.plan_json) == {"tasks": {}}
 
     cancel = command_to_proto(new_command("CancelRun", "wf.p.1", {"reason": "r", "attempt": 2}))
     assert (cancel.command.cancel_run.reason, cancel.command.cancel_run.attempt) == ("r", 2)

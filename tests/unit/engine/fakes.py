@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from xene.api.workflow import PipelineSpec, StepSpec, TaskSpec
+from xene.api.plan import RunPlan, StepPlan, TaskPlan, compile_plan
+from xene.api.workflow import PipelineSpec
 from xene.engine import (
     Executor,
     ExecutorError,
@@ -21,9 +22,9 @@ from xene.engine import (
 )
 
 
-def pipeline(tasks: Mapping[str, Any], **fields: Any) -> PipelineSpec:
-    """A PipelineSpec from plain dicts, as a workflow file would give it."""
-    return PipelineSpec.model_validate({"tasks": tasks, **fields})
+def pipeline(tasks: Mapping[str, Any], **fields: Any) -> RunPlan:
+    """The compiled plan of a pipeline written as plain dicts, as a workflow file gives it."""
+    return compile_plan(PipelineSpec.model_validate({"tasks": tasks, **fields}))
 
 
 class FakeClock:
@@ -119,7 +120,7 @@ class FakeExecutor(Executor):
         return Workspace(run_id=run_id, path="/fake/workspace", location=f"fake-{run_id}")
 
     async def open_task(
-        self, name: str, task: TaskSpec, workspace: Workspace, env: Mapping[str, str]
+        self, name: str, task: TaskPlan, workspace: Workspace, env: Mapping[str, str]
     ) -> TaskContext:
         if name in self.fail_open:
             raise ExecutorError(self.fail_open[name])
@@ -139,7 +140,7 @@ class FakeContext(TaskContext):
         self._closed = False
 
     async def exec_step(
-        self, step: StepSpec, env: Mapping[str, str], on_output: OutputCallback
+        self, step: StepPlan, env: Mapping[str, str], on_output: OutputCallback
     ) -> int:
         self._executor.calls.append(StepCall(self._task, step.name, dict(env)))
         for command in step.run.split(";"):

@@ -20,8 +20,8 @@ from xene.agent.runs.outbox import Outbox
 from xene.agent.runs.reporter import ReportPacing, RunReporter
 from xene.api.errors import XeneError
 from xene.api.pipeline import Pipeline
+from xene.api.plan import RunPlan, compile_plan
 from xene.api.run import PipelineRun, RunPhase
-from xene.api.workflow import PipelineSpec
 from xene.engine.environment import run_variables
 from xene.engine.executors.registry import RunExecutors
 from xene.engine.runner import PipelineRunner, RunOptions
@@ -46,17 +46,6 @@ class ActiveRun:
     @property
     def key(self) -> tuple[str, int]:
         return (self.run, self.attempt)
-
-
-def pipeline_spec(pipeline: Pipeline) -> PipelineSpec:
-    """The engine's view of a Pipeline object."""
-    spec = pipeline.spec
-    return PipelineSpec(
-        executor=spec.executor,
-        agentSelector=spec.agentSelector,
-        env=spec.env,
-        tasks=spec.tasks,
-    )
 
 
 class RunManager:
@@ -134,12 +123,18 @@ class RunManager:
         try:
             run = PipelineRun.model_validate_json(message.run_json)
             pipeline = Pipeline.model_validate_json(message.pipeline_json)
+            plan = RunPlan.model_validate_json(message.plan_json) if message.plan_json else None
         except (ValidationError, ValueError) as exc:
             return f"the server sent a run this agent cannot read: {exc}"
-        return self.start(run, pipeline, int(message.attempt) or 1)
+        return self.start(run, pipeline, int(message.attempt) or 1, plan)
 
-    def start(self, run: PipelineRun, pipeline: Pipeline, attempt: int) -> str | None:
-        """Start `attempt` of `run` unless it is known here; returns why it can't run, if so."""
+    def start(
+        self, run: PipelineRun, pipeline: Pipeline, attempt: int, plan: RunPlan | None = None
+    ) -> str | None:
+        """Start `attempt` of `run` unless it is known here; returns why it can't run, if so.
+
+        `plan` is what the server compiled from `pipeline`; without one it is compiled here.
+        """
         name = run.metadata.name
         key = (name, attempt)
         if key in self._active or key in self._finished:
@@ -156,11 +151,12 @@ class RunManager:
             # Acknowledged but not started: after the goodbye the server hands it on.
             log.warning("not starting run %s attempt %d: the agent is shutting down", name, attempt)
             return None
-        kind = self.executors.kind_for(pipeline.spec.executor)
-        if kind is None:
-            return f"executor '{pipeline.spec.executor}' is not available on this agent"
         spec = run.spec
         try:
+            plan = plan or compile_plan(pipeline.spec)
+            kind = self.executors.kind_for(plan.executor)
+            if kind is None:
+                return f"executor '{plan.executor}' is not available on this agent"
             variables = run_variables(
                 run_id=name,
                 workflow=spec.workflow,
@@ -172,7 +168,7 @@ class RunManager:
                 extra={**spec.env, **spec.parameters, "XENE_RUN_ATTEMPT": str(attempt)},
             )
             runner = PipelineRunner(
-                pipeline_spec(pipeline),
+                plan,
                 self.executors.get(kind),
                 run_id=name,
                 variables=variables,

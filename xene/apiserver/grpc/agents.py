@@ -74,15 +74,17 @@ def command_to_proto(command: AgentCommand) -> agent_pb2.ServerMessage:
     payload = command.payload
     attempt = int(payload.get("attempt", 0) or 0)
     if command.kind == "StartRun":
-        # Commands of the run dispatcher carry the run and pipeline; older ones the run only.
+        # Commands of the run dispatcher carry the run, pipeline and plan; older ones less.
         run = payload["run"] if "run" in payload else payload
         pipeline = payload.get("pipeline")
+        plan = payload.get("plan")
         message.start_run.CopyFrom(
             agent_pb2.StartRun(
                 run=command.run,
                 run_json=_compact(run),
                 attempt=attempt,
                 pipeline_json=_compact(pipeline) if pipeline is not None else b"",
+                plan_json=_compact(plan) if plan is not None else b"",
             )
         )
     else:

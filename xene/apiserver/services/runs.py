@@ -27,6 +27,7 @@ from xene.api.pipeline import (
     pipeline_object_name,
     unschedulable_reason,
 )
+from xene.api.plan import compile_plan
 from xene.api.run import (
     PipelineRun,
     PipelineRunSpec,
@@ -77,12 +78,22 @@ def is_assigned(run: PipelineRun) -> bool:
 
 
 def start_payload(run: PipelineRun, pipeline: Pipeline) -> dict[str, object]:
-    """What a StartRun command carries: the run, its attempt and the pipeline, as JSON data."""
-    return {
+    """What a StartRun command carries: the run, its attempt, the pipeline and the plan the
+    agent executes (compiled here once), as JSON data."""
+    payload: dict[str, object] = {
         "attempt": current_attempt(run),
         "run": run.to_dict(),
         "pipeline": pipeline.to_dict(),
     }
+    try:
+        plan = compile_plan(pipeline.spec)
+    except (XeneError, ValueError) as exc:
+        # A stored pipeline was validated; should one still not compile, the agent compiles
+        # it again and refuses the run with this same reason.
+        log.warning("run %s: no plan for pipeline %s: %s", run.metadata.name, pipeline.name, exc)
+    else:
+        payload["plan"] = plan.model_dump(mode="json", exclude_none=True)
+    return payload
 
 
 @dataclass(frozen=True)

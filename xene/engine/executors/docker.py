@@ -31,7 +31,7 @@ import docker.errors
 import requests
 from docker.types import Mount
 
-from xene.api.workflow import StepSpec, TaskSpec, parse_memory
+from xene.api.plan import StepPlan, TaskPlan
 from xene.backoff import Backoff
 from xene.engine.events import OutputStream
 from xene.engine.executor import Executor, ExecutorError, OutputCallback, TaskContext, Workspace
@@ -272,7 +272,7 @@ class DockerExecutor(Executor):
         return Workspace(run_id=run_id, path=WORKSPACE_PATH, location=name)
 
     async def open_task(
-        self, name: str, task: TaskSpec, workspace: Workspace, env: Mapping[str, str]
+        self, name: str, task: TaskPlan, workspace: Workspace, env: Mapping[str, str]
     ) -> TaskContext:
         """Make sure the image is there, then start the task's container."""
         image = task.image or self._default_image
@@ -280,7 +280,6 @@ class DockerExecutor(Executor):
             raise ExecutorError(f"task '{name}' names no image; the docker executor needs one")
         await self._ensure_image(image)
         working_dir = posixpath.join(WORKSPACE_PATH, task.workingDir or "")
-        resources = task.resources
         request = ContainerRequest(
             image=image,
             name=f"xene-{_slug(workspace.run_id)}-{_slug(name)}-{uuid.uuid4().hex[:6]}",
@@ -289,8 +288,8 @@ class DockerExecutor(Executor):
             working_dir=posixpath.normpath(working_dir),
             env=env,
             network_mode=self._network,
-            memory_bytes=parse_memory(resources.memory) if resources and resources.memory else None,
-            nano_cpus=int(resources.cpus * 1e9) if resources and resources.cpus else None,
+            memory_bytes=task.memoryBytes,
+            nano_cpus=int(task.cpus * 1e9) if task.cpus else None,
         )
         container_id = await self._factory.acquire(request)
         return DockerTaskContext(self._api, self._factory, container_id, self._kill_grace)
@@ -418,7 +417,7 @@ class DockerTaskContext(TaskContext):
         return bool(stored)
 
     async def exec_step(
-        self, step: StepSpec, env: Mapping[str, str], on_output: OutputCallback
+        self, step: StepPlan, env: Mapping[str, str], on_output: OutputCallback
     ) -> int:
         """`sh -c <run>` via exec; output streams while it runs; returns the exit code."""
         if self._broken:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from xene.api.workflow import TaskSpec
+from xene.api.plan import TaskPlan
 from xene.engine.executor import Executor, ExecutorError, TaskContext, Workspace
 
 
@@ -33,7 +33,7 @@ class ExternalExecutor(Executor):
         raise ExecutorError(self.unavailable())
 
     async def open_task(
-        self, name: str, task: TaskSpec, workspace: Workspace, env: Mapping[str, str]
+        self, name: str, task: TaskPlan, workspace: Workspace, env: Mapping[str, str]
     ) -> TaskContext:
         """Refuse (never reached: prepare_run refuses first)."""
         raise ExecutorError(self.unavailable())

@@ -17,7 +17,7 @@ import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from xene.api.workflow import StepSpec, TaskSpec
+from xene.api.plan import StepPlan, TaskPlan
 from xene.engine.events import OutputStream
 from xene.engine.executor import Executor, ExecutorError, OutputCallback, TaskContext, Workspace
 from xene.engine.shielding import complete_despite_cancel
@@ -79,7 +79,7 @@ class ProcessExecutor(Executor):
         return Workspace(run_id=run_id, path=str(directory), location=str(directory))
 
     async def open_task(
-        self, name: str, task: TaskSpec, workspace: Workspace, env: Mapping[str, str]
+        self, name: str, task: TaskPlan, workspace: Workspace, env: Mapping[str, str]
     ) -> TaskContext:
         """A context whose steps run in the workspace (or the task's workingDir)."""
         directory = Path(workspace.location)
@@ -129,7 +129,7 @@ class ProcessTaskContext(TaskContext):
         return True
 
     async def exec_step(
-        self, step: StepSpec, env: Mapping[str, str], on_output: OutputCallback
+        self, step: StepPlan, env: Mapping[str, str], on_output: OutputCallback
     ) -> int:
         """Run the step in its own session; output is read from pipes as it is written."""
         loop = asyncio.get_running_loop()

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from xene.api.executors import DOCKER, EXTERNAL, HOST_KINDS, PROCESS, parse_executor
-from xene.api.workflow import TaskSpec
+from xene.api.plan import TaskPlan
 from xene.engine.executor import Executor, ExecutorError, TaskContext, Workspace
 from xene.engine.executors.external import ExternalExecutor
 from xene.engine.executors.process import DEFAULT_KILL_GRACE, ProcessExecutor
@@ -105,7 +105,7 @@ class UnavailableExecutor(Executor):
         raise ExecutorError(self.reason)
 
     async def open_task(
-        self, name: str, task: TaskSpec, workspace: Workspace, env: Mapping[str, str]
+        self, name: str, task: TaskPlan, workspace: Workspace, env: Mapping[str, str]
     ) -> TaskContext:
         """Refuse with the reason."""
         raise ExecutorError(self.reason)

@@ -8,6 +8,7 @@ from typing import Any
 from xene.agent.runs.outbox import Outbox
 from xene.api.meta import ObjectMeta
 from xene.api.pipeline import Pipeline, PipelineObjectSpec
+from xene.api.plan import RunPlan
 from xene.api.run import PipelineRun, PipelineRunSpec
 from xene.proto.xene.v1 import agent_pb2
 
@@ -31,7 +32,11 @@ def run_object(number: int = 1, parameters: dict[str, str] | None = None) -> Pip
 
 
 def start_command(
-    run: PipelineRun, pipeline: Pipeline, attempt: int = 1, command_id: str = "c1"
+    run: PipelineRun,
+    pipeline: Pipeline,
+    attempt: int = 1,
+    command_id: str = "c1",
+    plan: RunPlan | None = None,
 ) -> agent_pb2.Command:
     return agent_pb2.Command(
         id=command_id,
@@ -40,6 +45,7 @@ def start_command(
             run_json=run.model_dump_json().encode(),
             attempt=attempt,
             pipeline_json=pipeline.model_dump_json().encode(),
+            plan_json=plan.model_dump_json().encode() if plan is not None else b"",
         ),
     )
 

@@ -18,6 +18,7 @@ from tests.unit.agent.runs.helpers import (
 )
 from tests.unit.engine.fakes import FakeExecutor
 from xene.agent.runs import Outbox, RunManager
+from xene.api.plan import compile_plan
 from xene.api.run import RunPhase
 from xene.engine.executors.registry import RunExecutors
 
@@ -109,6 +110,20 @@ async def test_cancel_run_stops_the_run_and_reports_it_cancelled(agent: Agent) -
     assert agent.executor.cleaned  # the workspace was removed
     # A cancel for a run not here is fine too.
     assert agent.manager.handle_command(cancel_command("wf.build.9")) is None
+
+
+async def test_the_agent_executes_the_plan_the_server_compiled(agent: Agent) -> None:
+    pipeline = pipeline_object(HELLO)
+    plan = compile_plan(pipeline.spec)
+    plan.tasks["t"].steps[0].run = "echo from the plan"
+    assert agent.manager.handle_command(start_command(run_object(), pipeline, plan=plan)) is None
+    assert await agent.manager.wait_finished("wf.build.1", 1) is RunPhase.SUCCEEDED
+    assert lines_of(agent.outbox, "t", "s") == ["from the plan"]
+
+    # An older server sends no plan: the agent compiles the pipeline itself.
+    assert agent.manager.handle_command(start_command(run_object(2), pipeline)) is None
+    assert await agent.manager.wait_finished("wf.build.2", 1) is RunPhase.SUCCEEDED
+    assert agent.executor.calls[-1].env["XENE_RUN_ID"] == "wf.build.2"
 
 
 async def test_runs_of_an_external_executor_fail_with_the_reason(agent: Agent) -> None:

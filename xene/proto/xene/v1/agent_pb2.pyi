@@ -275,16 +275,18 @@ class Command(_message.Message):
     def __init__(self, id: _Optional[str] = ..., start_run: _Optional[_Union[StartRun, _Mapping]] = ..., cancel_run: _Optional[_Union[CancelRun, _Mapping]] = ...) -> None: ...
 
 class StartRun(_message.Message):
-    __slots__ = ("run", "run_json", "attempt", "pipeline_json")
+    __slots__ = ("run", "run_json", "attempt", "pipeline_json", "plan_json")
     RUN_FIELD_NUMBER: _ClassVar[int]
     RUN_JSON_FIELD_NUMBER: _ClassVar[int]
     ATTEMPT_FIELD_NUMBER: _ClassVar[int]
     PIPELINE_JSON_FIELD_NUMBER: _ClassVar[int]
+    PLAN_JSON_FIELD_NUMBER: _ClassVar[int]
     run: str
     run_json: bytes
     attempt: int
     pipeline_json: bytes
-    def __init__(self, run: _Optional[str] = ..., run_json: _Optional[bytes] = ..., attempt: _Optional[int] = ..., pipeline_json: _Optional[bytes] = ...) -> None: ...
+    plan_json: bytes
+    def __init__(self, run: _Optional[str] = ..., run_json: _Optional[bytes] = ..., attempt: _Optional[int] = ..., pipeline_json: _Optional[bytes] = ..., plan_json: _Optional[bytes] = ...) -> None: ...
 
 class CancelRun(_message.Message):
     __slots__ = ("run", "reason", "attempt")
