@@ -41,3 +41,17 @@ def test_layers_import_only_downwards(package: str, forbidden: tuple[str, ...]) 
         if any(name.startswith(forbidden) for name in names)
     }
     assert offending == {}
+
+
+def test_proto_types_are_seen_only_by_the_agents_connection_and_the_grpc_transport() -> None:
+    seen_by = {
+        module
+        for package in ("agent", "apiserver", "engine", "ctl", "api", "store")
+        for module, names in imported_modules(package).items()
+        if any(name.startswith("xene.proto") for name in names)
+    }
+    assert seen_by <= {
+        "xene/agent/connection.py",
+        "xene/apiserver/grpc/agents.py",
+        "xene/apiserver/grpc/server.py",
+    }

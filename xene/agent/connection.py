@@ -1,5 +1,9 @@
 """The agent's one stream to the apiserver: register, heartbeat, converge, reconnect, fence.
 
+This is the only module of the agent that sees protocol buffers: it translates the stream's
+messages to and from the plain types of `xene.agent.contract` (commands, reports, run requests)
+and `xene.agent.supervisor` (assignments), which the rest of the agent works on.
+
 Fencing: the server renews the agent's liveness lease on each heartbeat it acknowledges, so the
 lease certainly lives until TTL after the *sending* of the last acknowledged heartbeat. Past that
 moment the server may have declared the agent dead and moved its pipelines, so the agent stops
@@ -31,18 +35,30 @@ from datetime import datetime
 from typing import Any
 
 import grpc
+from google.protobuf.message import DecodeError
 from google.protobuf.timestamp_pb2 import Timestamp
 from pydantic import ValidationError
 
 from xene import __version__
-from xene.agent.runs.outbox import Outbox, report_seq
+from xene.agent.contract import (
+    CancelRun,
+    Command,
+    CommandHandler,
+    CreateRunResult,
+    LogChunk,
+    Report,
+    RunUpdate,
+    StartRun,
+)
+from xene.agent.runs.outbox import Outbox
 from xene.agent.settings import AgentSettings
 from xene.agent.supervisor import AssignedPipeline, PipelineState, PipelineSupervisor
 from xene.api.errors import Unavailable
 from xene.api.pipeline import Pipeline
+from xene.api.plan import RunPlan
+from xene.api.run import PipelineRun
 from xene.backoff import Backoff
 from xene.proto.xene.v1 import agent_pb2
-from xene.proto.xene.v1.agent_pb2_grpc import AgentServiceStub
 
 log = logging.getLogger(__name__)
 
@@ -63,18 +79,126 @@ _CHANNEL_OPTIONS = [
     ("grpc.max_receive_message_length", 64 * 1024 * 1024),
 ]
 
-CommandHandler = Callable[[agent_pb2.Command], str | None]
-"""Takes over one command; returns None when accepted, else why it was refused."""
+CONNECT_METHOD = "/xene.v1.AgentService/Connect"
 
 ActiveRuns = Callable[[], Iterable[tuple[str, int]]]
 """The (run, attempt) pairs the agent executes or still reports on, for Hello.runs."""
 
 
-def refuse_commands(command: agent_pb2.Command) -> str | None:
+def refuse_commands(command: Command) -> str | None:
     """The default command handler: this agent runs no runs yet."""
-    kind = command.WhichOneof("command") or "unknown"
+    kind = type(command).__name__
     log.warning("server sent command %s (%s), which this agent does not handle", command.id, kind)
     return f"this agent does not handle {kind} commands"
+
+
+# -- translation between the stream's messages and the contract's types ------------------------
+
+
+def decode_command(message: agent_pb2.Command) -> Command | str:
+    """A Command as the contract's type, or why the agent cannot take it (the Ack's error)."""
+    kind = message.WhichOneof("command")
+    if kind == "cancel_run":
+        cancel = message.cancel_run
+        return CancelRun(message.id, cancel.run, int(cancel.attempt), cancel.reason or "cancelled")
+    if kind != "start_run":
+        return f"this agent does not handle {kind or 'unknown'} commands"
+    start = message.start_run
+    if not start.pipeline_json:
+        return f"StartRun of run '{start.run}' carries no pipeline"
+    try:
+        return StartRun(
+            id=message.id,
+            run=PipelineRun.model_validate_json(start.run_json),
+            attempt=int(start.attempt) or 1,
+            pipeline=Pipeline.model_validate_json(start.pipeline_json),
+            plan=RunPlan.model_validate_json(start.plan_json) if start.plan_json else None,
+        )
+    except (ValidationError, ValueError) as exc:
+        return f"the server sent a run this agent cannot read: {exc}"
+
+
+def report_message(report: Report) -> agent_pb2.AgentMessage:
+    """A RunUpdate or LogChunk as the AgentMessage that carries it."""
+    if isinstance(report, RunUpdate):
+        return agent_pb2.AgentMessage(
+            run_update=agent_pb2.RunUpdate(
+                run=report.run,
+                attempt=report.attempt,
+                seq=report.seq,
+                status_json=report.status_json,
+                events_json=report.events_json,
+            )
+        )
+    return agent_pb2.AgentMessage(
+        log_chunk=agent_pb2.LogChunk(
+            run=report.run,
+            attempt=report.attempt,
+            seq=report.seq,
+            task=report.task,
+            step=report.step,
+            streams=report.streams,
+            lines=report.lines,
+            times=report.times,
+            truncated=report.truncated,
+        )
+    )
+
+
+class WireReportCodec:
+    """Reports as the bytes of the AgentMessage that carries them: what the outbox keeps (on disk
+    too) and what the stream sends without encoding them again."""
+
+    def encode(self, report: Report) -> bytes:
+        """The AgentMessage bytes of `report`."""
+        return report_message(report).SerializeToString()
+
+    def decode(self, data: bytes) -> Report:
+        """The report in AgentMessage bytes; ValueError when they hold none."""
+        try:
+            message = agent_pb2.AgentMessage.FromString(data)
+        except DecodeError as exc:
+            raise ValueError(f"not an agent message: {exc}") from None
+        kind = message.WhichOneof("message")
+        if kind == "run_update":
+            update = message.run_update
+            return RunUpdate(
+                update.run, update.attempt, update.seq, update.status_json, update.events_json
+            )
+        if kind == "log_chunk":
+            chunk = message.log_chunk
+            return LogChunk(
+                chunk.run,
+                chunk.attempt,
+                chunk.seq,
+                chunk.task,
+                chunk.step,
+                list(chunk.streams),
+                list(chunk.lines),
+                list(chunk.times),
+                chunk.truncated,
+            )
+        raise ValueError(f"the outbox holds run reports only, not {kind}")
+
+
+REPORT_CODEC = WireReportCodec()
+"""The codec the agent's outbox is created with."""
+
+
+def create_run_result(response: agent_pb2.CreateRunResponse) -> CreateRunResult:
+    """A CreateRunResponse as the contract's type."""
+    return CreateRunResult(
+        run=response.run or None,
+        number=int(response.number),
+        created=response.created,
+        error=response.error or None,
+        skipped=response.skipped or None,
+    )
+
+
+def _outgoing(message: agent_pb2.AgentMessage | bytes) -> bytes:
+    # Reports are queued already encoded (see WireReportCodec); everything else as a message.
+    return message if isinstance(message, bytes) else message.SerializeToString()
 
 
 def decode_assignment(message: agent_pb2.Assignment) -> AssignedPipeline:
@@ -104,9 +228,9 @@ def _json_default(value: Any) -> Any:
 class StreamQueue:
     """Messages waiting to go out on the current stream; None closes the agent's side."""
 
-    queue: asyncio.Queue[agent_pb2.AgentMessage | None]
+    queue: asyncio.Queue[agent_pb2.AgentMessage | bytes | None]
 
-    def send(self, message: agent_pb2.AgentMessage) -> None:
+    def send(self, message: agent_pb2.AgentMessage | bytes) -> None:
         """Queue a message for the stream."""
         self.queue.put_nowait(message)
 
@@ -114,7 +238,7 @@ class StreamQueue:
         """End the agent's side of the stream once the queued messages are out."""
         self.queue.put_nowait(None)
 
-    async def drain(self) -> AsyncIterator[agent_pb2.AgentMessage]:
+    async def drain(self) -> AsyncIterator[agent_pb2.AgentMessage | bytes]:
         """The queued messages, in order, until the queue is closed."""
         while True:
             message = await self.queue.get()
@@ -279,7 +403,12 @@ class ServerConnection:
         async with self._channel() as channel:
             hello_sent = self.monotonic()
             stream.send(agent_pb2.AgentMessage(hello=self._hello()))
-            call = AgentServiceStub(channel).Connect(stream.drain(), metadata=self._metadata())
+            connect = channel.stream_stream(
+                CONNECT_METHOD,
+                request_serializer=_outgoing,
+                response_deserializer=agent_pb2.ServerMessage.FromString,
+            )
+            call = connect(stream.drain(), metadata=self._metadata())
             self._call, self._call_ended_by = call, None
             helpers = [
                 asyncio.create_task(self._goodbye_on_stop(stop, stream)),
@@ -366,9 +495,9 @@ class ServerConnection:
         while True:
             room = REPORT_WINDOW - reports.unacked_through(sent)
             batch = reports.after(sent, room)
-            for message in batch:
-                stream.send(message)
-                sent = report_seq(message)
+            for report in batch:
+                stream.send(report.data)
+                sent = report.seq
             if not batch:
                 await reports.wait_changed()
 
@@ -432,11 +561,15 @@ class ServerConnection:
 
     # -- commands and requests ------------------------------------------------------------
 
-    def _handle_command(self, command: agent_pb2.Command) -> str | None:
+    def _handle_command(self, message: agent_pb2.Command) -> str | None:
+        command = decode_command(message)
+        if isinstance(command, str):
+            log.warning("refused command %s: %s", message.id, command)
+            return command
         try:
             return self.command_handler(command)
         except Exception as exc:
-            log.exception("handling command %s failed", command.id)
+            log.exception("handling command %s failed", message.id)
             return f"the agent failed to handle the command: {exc}"
 
     async def create_run(
@@ -449,8 +582,8 @@ class ServerConnection:
         dedup_key: str = "",
         concurrency_policy: str = "Allow",
         timeout: float = DEFAULT_REQUEST_TIMEOUT,  # noqa: ASYNC109 - a per-request deadline
-    ) -> agent_pb2.CreateRunResponse:
-        """Ask the server to create a run of `pipeline` (cron ticks); its answer as sent.
+    ) -> CreateRunResult:
+        """Ask the server to create a run of `pipeline` (cron ticks); what it answered.
 
         The answer's `error` or `skipped` say when no run was created. Raises Unavailable when
         the agent is not connected, the connection drops, or no answer comes within `timeout`.
@@ -479,7 +612,7 @@ class ServerConnection:
             )
             try:
                 async with asyncio.timeout(timeout):
-                    return await answer
+                    return create_run_result(await answer)
             except TimeoutError:
                 raise Unavailable(
                     f"cannot create a run of {pipeline}: no answer from the apiserver within "

@@ -13,7 +13,8 @@ import asyncio
 import logging
 import shutil
 
-from xene.agent.connection import CommandHandler, ServerConnection
+from xene.agent.connection import REPORT_CODEC, ServerConnection
+from xene.agent.contract import CommandHandler
 from xene.agent.cron.controller import CronOptions, CronPipelineHandler
 from xene.agent.runs import Outbox, RunManager
 from xene.agent.settings import AgentSettings
@@ -40,7 +41,11 @@ class AgentDaemon:
     ) -> None:
         self.settings = settings
         self.supervisor = PipelineSupervisor(handler)
-        self.outbox = runs.outbox if runs is not None else Outbox(settings.data_dir / "outbox")
+        self.outbox = (
+            runs.outbox
+            if runs is not None
+            else Outbox(settings.data_dir / "outbox", codec=REPORT_CODEC)
+        )
         self.runs = runs or RunManager(
             self.outbox,
             RunExecutors(

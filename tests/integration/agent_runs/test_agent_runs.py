@@ -13,6 +13,7 @@ import pytest
 
 from tests.fixtures.docker import DockerEngine
 from tests.integration.runs.conftest import TOKEN, RunCluster, eventually
+from xene.agent.connection import REPORT_CODEC
 from xene.agent.daemon import AgentDaemon
 from xene.agent.runs import Outbox, RunManager
 from xene.agent.settings import AgentSettings
@@ -77,7 +78,7 @@ async def start_agent(run_cluster: RunCluster, tmp_path: Path) -> AsyncIterator[
             "process": lambda: ProcessExecutor(tmp_path / "workspaces", kill_grace=1.0)
         }
         manager = RunManager(
-            Outbox(settings.data_dir / "outbox"),
+            Outbox(settings.data_dir / "outbox", codec=REPORT_CODEC),
             RunExecutors("docker" if "docker" in factories else "process", factories),
             parallelism=4,
         )

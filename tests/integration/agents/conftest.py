@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from xene.agent.connection import CommandHandler, refuse_commands
+from xene.agent.connection import refuse_commands
+from xene.agent.contract import CommandHandler
 from xene.agent.daemon import AgentDaemon
 from xene.agent.settings import AgentSettings
 from xene.agent.supervisor import AssignedPipeline

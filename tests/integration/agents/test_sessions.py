@@ -11,11 +11,15 @@ import pytest
 
 from tests.fixtures.etcd import TcpProxy
 from tests.integration.agents.conftest import LEASE_TTL, TOKEN, Cluster, eventually
+from tests.unit.agent.runs.helpers import pipeline_object, run_object
+from xene.agent.contract import CancelRun, Command, StartRun
 from xene.api.agent import Agent, AgentPhase
 from xene.api.errors import NotFound
 from xene.api.meta import ObjectMeta
 from xene.api.pipeline import Pipeline, PipelineObjectSpec
+from xene.api.plan import compile_plan
 from xene.api.workflow import StepSpec, TaskSpec
+from xene.apiserver.services.runs import start_payload
 from xene.proto.xene.v1 import agent_pb2
 from xene.proto.xene.v1.agent_pb2_grpc import AgentServiceStub
 
@@ -136,25 +140,28 @@ async def test_goodbye_ends_liveness_at_once(cluster: Cluster) -> None:
 
 
 async def test_commands_are_delivered_acknowledged_and_deleted(cluster: Cluster) -> None:
-    received: list[agent_pb2.Command] = []
+    received: list[Command] = []
 
-    def take(command: agent_pb2.Command) -> str | None:
+    def take(command: Command) -> str | None:
         received.append(command)
-        return None if command.WhichOneof("command") == "start_run" else "not now"
+        return None if isinstance(command, StartRun) else "not now"
 
+    run = run_object()
+    pipeline = pipeline_object({"t": {"image": "busybox", "steps": [{"name": "s", "run": "true"}]}})
     # Stored while the agent is away: delivered when it connects.
     early = await cluster.service.send_command(
-        "worker", "StartRun", "wf.p.1", {"metadata": {"name": "wf.p.1"}}
+        "worker", "StartRun", "wf.build.1", start_payload(run, pipeline)
     )
     agent = await cluster.start_agent("worker", command_handler=take)
     await eventually(lambda: len(received) == 1, what="the stored command")
-    assert received[0].id == early.id
-    assert received[0].start_run.run == "wf.p.1"
-    assert b'"wf.p.1"' in received[0].start_run.run_json
+    start = received[0]
+    assert isinstance(start, StartRun) and start.id == early.id
+    assert (start.name, start.pipeline.name) == ("wf.build.1", "wf.build")
+    assert start.plan == compile_plan(pipeline.spec)
 
-    await cluster.service.send_command("worker", "CancelRun", "wf.p.1", {"reason": "user"})
+    await cluster.service.send_command("worker", "CancelRun", "wf.build.1", {"reason": "user"})
     await eventually(lambda: len(received) >= 2, what="the live command")
-    assert received[1].cancel_run.reason == "user"
+    assert received[1] == CancelRun(received[1].id, "wf.build.1", 0, "user")
 
     async def backlog_empty() -> bool:
         return not await cluster.store.commands.list("worker")

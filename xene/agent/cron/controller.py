@@ -17,8 +17,9 @@ import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
+from xene.agent.contract import CreateRunResult, ServerPeer
 from xene.agent.supervisor import AssignedPipeline
 from xene.api.cron import CronSchedule
 from xene.api.durations import parse_duration
@@ -35,27 +36,6 @@ log = logging.getLogger(__name__)
 MAX_SLEEP_SECONDS = 30.0
 RETRY_INITIAL_SECONDS = 0.5
 RETRY_MAX_SECONDS = 5.0
-
-
-class TriggerConnection(Protocol):
-    """What the controller needs of the agent's server connection."""
-
-    async def create_run(
-        self,
-        pipeline: str,
-        *,
-        trigger: dict[str, Any],
-        parameters: dict[str, str],
-        env: dict[str, str],
-        dedup_key: str,
-        concurrency_policy: str,
-    ) -> Any:
-        """Ask the server for a run; a CreateRunResponse. Raises Unavailable when offline."""
-        ...
-
-    async def report_trigger_state(self, trigger: str, status: dict[str, Any]) -> None:
-        """Send what the controller observed of a trigger (best effort)."""
-        ...
 
 
 def tick_dedup_key(trigger: str, tick: datetime) -> str:
@@ -89,7 +69,7 @@ class CronTrigger:
         self,
         pipeline: Pipeline,
         spec: TriggerSpec,
-        connection: TriggerConnection,
+        connection: ServerPeer,
         *,
         clock: Clock = SYSTEM_CLOCK,
         options: CronOptions | None = None,
@@ -183,10 +163,9 @@ class CronTrigger:
             except Unavailable as exc:
                 problem = exc.message
             else:
-                error = getattr(response, "error", "") or ""
-                if not error:
+                if not response.error:
                     return self._fired(tick, response)
-                problem = error
+                problem = response.error
             remaining = (give_up - self.clock.now()).total_seconds()
             if remaining <= 0:
                 self._missed(1, f"no run for tick {tick.isoformat()}: {problem}")
@@ -202,10 +181,8 @@ class CronTrigger:
             )
             await self.clock.sleep(delay)
 
-    def _fired(self, tick: datetime, response: Any) -> FireResult:
-        skipped = getattr(response, "skipped", "") or None
-        run = getattr(response, "run", "") or None
-        created = bool(getattr(response, "created", False))
+    def _fired(self, tick: datetime, response: CreateRunResult) -> FireResult:
+        skipped, run, created = response.skipped, response.run, response.created
         if skipped:
             log.info(
                 "trigger %s of %s: tick skipped: %s", self.spec.name, self.pipeline_name, skipped
@@ -269,7 +246,7 @@ class CronPipelineHandler:
 
     def __init__(
         self,
-        connection: TriggerConnection,
+        connection: ServerPeer,
         *,
         clock: Clock = SYSTEM_CLOCK,
         options: CronOptions | None = None,

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from pydantic import ValidationError
 
+from xene.agent.contract import Command, StartRun
 from xene.agent.runs.outbox import Outbox
 from xene.agent.runs.reporter import ReportPacing, RunReporter
 from xene.api.errors import XeneError
@@ -25,7 +26,6 @@ from xene.api.run import PipelineRun, RunPhase
 from xene.engine.environment import run_variables
 from xene.engine.executors.registry import RunExecutors
 from xene.engine.runner import PipelineRunner, RunOptions
-from xene.proto.xene.v1 import agent_pb2
 
 log = logging.getLogger(__name__)
 
@@ -106,27 +106,12 @@ class RunManager:
 
     # -- commands -------------------------------------------------------------------------
 
-    def handle_command(self, command: agent_pb2.Command) -> str | None:
+    def handle_command(self, command: Command) -> str | None:
         """The connection's command handler: None when taken over, else why it was refused."""
-        kind = command.WhichOneof("command")
-        if kind == "start_run":
-            return self._start_command(command.start_run)
-        if kind == "cancel_run":
-            message = command.cancel_run
-            self.cancel(message.run, message.attempt, message.reason or "cancelled")
-            return None
-        return f"this agent does not handle {kind or 'unknown'} commands"
-
-    def _start_command(self, message: agent_pb2.StartRun) -> str | None:
-        if not message.pipeline_json:
-            return f"StartRun of run '{message.run}' carries no pipeline"
-        try:
-            run = PipelineRun.model_validate_json(message.run_json)
-            pipeline = Pipeline.model_validate_json(message.pipeline_json)
-            plan = RunPlan.model_validate_json(message.plan_json) if message.plan_json else None
-        except (ValidationError, ValueError) as exc:
-            return f"the server sent a run this agent cannot read: {exc}"
-        return self.start(run, pipeline, int(message.attempt) or 1, plan)
+        if isinstance(command, StartRun):
+            return self.start(command.run, command.pipeline, command.attempt, command.plan)
+        self.cancel(command.run, command.attempt, command.reason)
+        return None
 
     def start(
         self, run: PipelineRun, pipeline: Pipeline, attempt: int, plan: RunPlan | None = None

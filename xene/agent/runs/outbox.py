@@ -4,10 +4,12 @@ Every report (RunUpdate, LogChunk) gets the next number of one agent-wide sequen
 the outbox until the server answers with a ReportAck for it; after a reconnect the connection
 sends everything unacknowledged again, in order, and the server drops what it already stored.
 
-Reports are written through to segment files under `directory` as they are added (not fsynced:
-the page cache survives a killed agent process), so an agent that is restarted still delivers
-the reports of runs that finished before it went down. In memory the outbox holds at most
-`memory_limit` bytes of messages; older ones are read back from their segment when sent. On
+Reports (the dataclasses of `xene.agent.contract`) are kept encoded by the connection's
+ReportCodec, in the form they are sent in. They are written through to segment files under
+`directory` as they are added (not fsynced: the page cache survives a killed agent process), so
+an agent that is restarted still delivers the reports of runs that finished before it went
+down. In memory the outbox holds at most `memory_limit` bytes of reports; older ones are read
+back from their segment when sent. On
 disk it holds at most `disk_limit` bytes: past that, new log output is dropped (and counted),
 while run status updates are always kept, since losing one would lose a run's result.
 """
@@ -18,7 +20,6 @@ import asyncio
 import bisect
 import contextlib
 import itertools
-import json
 import logging
 import os
 import struct
@@ -28,9 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
-from google.protobuf.message import DecodeError
-
-from xene.proto.xene.v1 import agent_pb2
+from xene.agent.contract import LogChunk, Report, ReportCodec, RunUpdate
 
 log = logging.getLogger(__name__)
 
@@ -43,36 +42,14 @@ SEQ_BLOCK = 10_000
 _HEADER = struct.Struct(">I")
 _SEGMENT_SUFFIX = ".seg"
 _SEQ_FILE = "next-seq"
-FINISHED_PHASES = ("Succeeded", "Failed", "Cancelled")
 
 
-def _describe(message: agent_pb2.AgentMessage) -> tuple[str, int, bool]:
-    """(run, attempt, final) of a report; final = a RunUpdate of a finished phase."""
-    kind = message.WhichOneof("message")
-    if kind == "run_update":
-        update = message.run_update
-        return update.run, update.attempt, _is_final(update.status_json)
-    if kind == "log_chunk":
-        return message.log_chunk.run, message.log_chunk.attempt, False
-    raise ValueError(f"the outbox holds run reports only, not {kind}")
+@dataclass(frozen=True, slots=True)
+class EncodedReport:
+    """A queued report as it goes out: its seq and its bytes (ReportCodec.decode reads them)."""
 
-
-def _is_final(status_json: bytes) -> bool:
-    try:
-        status = json.loads(status_json or b"{}")
-    except ValueError:
-        return False
-    return isinstance(status, dict) and status.get("phase") in FINISHED_PHASES
-
-
-def report_seq(message: agent_pb2.AgentMessage) -> int:
-    """The seq of a RunUpdate or LogChunk message (0 for other messages)."""
-    kind = message.WhichOneof("message")
-    if kind == "run_update":
-        return int(message.run_update.seq)
-    if kind == "log_chunk":
-        return int(message.log_chunk.seq)
-    return 0
+    seq: int
+    data: bytes
 
 
 @dataclass(eq=False)
@@ -99,7 +76,8 @@ class _Entry:
     attempt: int
     final: bool
     size: int
-    message: agent_pb2.AgentMessage | None
+    # None once evicted from memory: read back from `segment` at `offset` when sent.
+    data: bytes | None
     segment: _Segment | None = None
     offset: int = 0
 
@@ -116,17 +94,22 @@ class OutboxStats:
 
 
 class Outbox:
-    """Unacknowledged run reports in seq order; `directory=None` keeps them in memory only."""
+    """Unacknowledged run reports in seq order; `directory=None` keeps them in memory only.
+
+    `codec` encodes reports for sending and for the segment files (the connection's).
+    """
 
     def __init__(
         self,
         directory: Path | None = None,
         *,
+        codec: ReportCodec,
         memory_limit: int = DEFAULT_MEMORY_LIMIT,
         disk_limit: int = DEFAULT_DISK_LIMIT,
         segment_bytes: int = DEFAULT_SEGMENT_BYTES,
     ) -> None:
         self.directory = directory
+        self._codec = codec
         self._memory_limit = memory_limit
         self._disk_limit = disk_limit
         self._segment_bytes = segment_bytes
@@ -156,16 +139,18 @@ class Outbox:
         highest = 0
         for path in sorted(self.directory.glob(f"*{_SEGMENT_SUFFIX}")):
             segment = _Segment(path)
-            for offset, message in self._read_segment(path):
-                seq = report_seq(message)
+            for offset, data in self._read_segment(path):
+                try:
+                    report = self._codec.decode(data)
+                except ValueError as exc:
+                    log.error("outbox: %s is damaged at byte %d (%s); skipped", path, offset, exc)
+                    continue
+                seq = report.seq
                 if seq <= highest:
                     continue  # a duplicate left by an interrupted compaction
-                try:
-                    run, attempt, final = _describe(message)
-                except ValueError:
-                    continue
-                size = message.ByteSize()
-                entry = _Entry(seq, run, attempt, final, size, message, segment, offset)
+                size = len(data)
+                entry = _Entry(seq, report.run, report.attempt, report.final, size, data)
+                entry.segment, entry.offset = segment, offset
                 self._entries[seq] = entry
                 self._order.append(seq)
                 segment.live += 1
@@ -212,10 +197,9 @@ class Outbox:
         with open(temporary, "wb") as handle:
             offsets = []
             for entry in entries:
-                message = entry.message if entry.message is not None else self._load(entry)
-                if message is None:
+                data = entry.data if entry.data is not None else self._load(entry)
+                if data is None:
                     continue
-                data = message.SerializeToString()
                 offsets.append((entry, handle.tell()))
                 handle.write(_HEADER.pack(len(data)) + data)
             handle.flush()
@@ -232,12 +216,7 @@ class Outbox:
     ) -> int:
         """Queue a RunUpdate; returns its seq."""
         seq = self._take_seq()
-        message = agent_pb2.AgentMessage(
-            run_update=agent_pb2.RunUpdate(
-                run=run, attempt=attempt, seq=seq, status_json=status_json, events_json=events_json
-            )
-        )
-        self._add(seq, message, run, attempt, _is_final(status_json))
+        self._add(RunUpdate(run, attempt, seq, status_json, events_json))
         return seq
 
     def add_log_chunk(
@@ -265,20 +244,7 @@ class Outbox:
                 )
             return None
         seq = self._take_seq()
-        message = agent_pb2.AgentMessage(
-            log_chunk=agent_pb2.LogChunk(
-                run=run,
-                attempt=attempt,
-                seq=seq,
-                task=task,
-                step=step,
-                streams=streams,
-                lines=lines,
-                times=times,
-                truncated=truncated,
-            )
-        )
-        self._add(seq, message, run, attempt, False)
+        self._add(LogChunk(run, attempt, seq, task, step, streams, lines, times, truncated))
         return seq
 
     def ack(self, seqs: Iterable[int]) -> None:
@@ -290,7 +256,7 @@ class Outbox:
                 continue
             changed = True
             self._bytes -= entry.size
-            if entry.message is not None:
+            if entry.data is not None:
                 self._memory -= entry.size
             segment = entry.segment
             if segment is not None:
@@ -335,18 +301,18 @@ class Outbox:
             count += 1
         return count
 
-    def after(self, seq: int, limit: int) -> list[agent_pb2.AgentMessage]:
+    def after(self, seq: int, limit: int) -> list[EncodedReport]:
         """Up to `limit` unacknowledged reports with a seq above `seq`, in order."""
-        found: list[agent_pb2.AgentMessage] = []
+        found: list[EncodedReport] = []
         if limit <= 0:
             return found
         for pending in itertools.islice(self._order, bisect.bisect_right(self._order, seq), None):
             entry = self._entries.get(pending)
             if entry is None:
                 continue
-            message = entry.message if entry.message is not None else self._load(entry)
-            if message is not None:
-                found.append(message)
+            data = entry.data if entry.data is not None else self._load(entry)
+            if data is not None:
+                found.append(EncodedReport(pending, data))
             if len(found) >= limit:
                 break
         return found
@@ -400,23 +366,22 @@ class Outbox:
         except OSError as exc:
             log.warning("outbox: could not record the report sequence in %s: %s", path, exc)
 
-    def _add(
-        self, seq: int, message: agent_pb2.AgentMessage, run: str, attempt: int, final: bool
-    ) -> None:
-        size = message.ByteSize()
-        entry = _Entry(seq, run, attempt, final, size, message)
+    def _add(self, report: Report) -> None:
+        data = self._codec.encode(report)
+        size = len(data)
+        entry = _Entry(report.seq, report.run, report.attempt, report.final, size, data)
         self._write(entry)
-        self._entries[seq] = entry
-        self._order.append(seq)
+        self._entries[report.seq] = entry
+        self._order.append(report.seq)
         self._bytes += size
         self._memory += size
         self._evict()
         self._changed.set()
 
     def _write(self, entry: _Entry) -> None:
-        if self.directory is None or entry.message is None:
+        data = entry.data
+        if self.directory is None or data is None:
             return
-        data = entry.message.SerializeToString()
         try:
             segment = self._current_segment()
             handle = segment.handle
@@ -463,11 +428,11 @@ class Outbox:
         for entry in self._entries.values():
             if self._memory <= self._memory_limit:
                 break
-            if entry.message is not None and entry.segment is not None:
-                entry.message = None
+            if entry.data is not None and entry.segment is not None:
+                entry.data = None
                 self._memory -= entry.size
 
-    def _load(self, entry: _Entry) -> agent_pb2.AgentMessage | None:
+    def _load(self, entry: _Entry) -> bytes | None:
         segment = entry.segment
         if segment is None:
             return None
@@ -475,14 +440,16 @@ class Outbox:
             with open(segment.path, "rb") as handle:
                 handle.seek(entry.offset)
                 (length,) = _HEADER.unpack(handle.read(_HEADER.size))
-                message = agent_pb2.AgentMessage.FromString(handle.read(length))
-        except (OSError, struct.error, DecodeError) as exc:
+                data = handle.read(length)
+            if len(data) != length:
+                raise OSError(f"{length - len(data)} bytes missing")
+        except (OSError, struct.error) as exc:
             log.error("outbox: report %d is lost: cannot read it back: %s", entry.seq, exc)
             return None
-        return message
+        return data
 
     @staticmethod
-    def _read_segment(path: Path) -> Iterable[tuple[int, agent_pb2.AgentMessage]]:
+    def _read_segment(path: Path) -> Iterable[tuple[int, bytes]]:
         try:
             data = path.read_bytes()
         except OSError as exc:
@@ -494,10 +461,5 @@ class Outbox:
             start = offset + _HEADER.size
             if start + length > len(data):
                 break  # cut short by a crash while writing: the rest was never acknowledged
-            try:
-                message = agent_pb2.AgentMessage.FromString(data[start : start + length])
-            except DecodeError:
-                log.error("outbox: %s is damaged at byte %d; the rest is skipped", path, offset)
-                break
-            yield offset, message
+            yield offset, data[start : start + length]
             offset = start + length

@@ -40,6 +40,8 @@ from dataclasses import dataclass, field
 
 import docker.errors
 
+from xene.backoff import Backoff
+from xene.engine.executor import ExecutorError
 from xene.engine.executors.docker import (
     DOCKER_ERRORS,
     LABEL_MANAGED,
@@ -50,8 +52,6 @@ from xene.engine.executors.docker import (
     FreshContainers,
     explain_error,
 )
-from xene.backoff import Backoff
-from xene.engine.executor import ExecutorError
 from xene.engine.shielding import complete_despite_cancel
 
 log = logging.getLogger(__name__)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from xene.agent.contract import CreateRunResult
 from xene.api.errors import Unavailable
 
 
@@ -42,15 +43,6 @@ async def settle(rounds: int = 50) -> None:
 
 
 @dataclass
-class Response:
-    run: str = ""
-    number: int = 0
-    created: bool = False
-    error: str = ""
-    skipped: str = ""
-
-
-@dataclass
 class FakeServer:
     """The server side of CreateRun: numbering, idempotency keys, concurrency policies."""
 
@@ -61,14 +53,14 @@ class FakeServer:
     states: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     requests: list[dict[str, Any]] = field(default_factory=list)
 
-    def create(self, pipeline: str, **request: Any) -> Response:
+    def create(self, pipeline: str, **request: Any) -> CreateRunResult:
         self.requests.append({"pipeline": pipeline, **request})
         key = f"{pipeline}/{request['dedup_key']}"
         if key in self.keys:
-            return Response(run=self.keys[key], created=False)
+            return CreateRunResult(run=self.keys[key], created=False)
         policy = request["concurrency_policy"]
         if policy == "Forbid" and self.unfinished:
-            return Response(skipped=f"run {sorted(self.unfinished)[0]} is not finished")
+            return CreateRunResult(skipped=f"run {sorted(self.unfinished)[0]} is not finished")
         if policy == "Replace":
             self.cancelled.extend(sorted(self.unfinished))
             self.unfinished.clear()
@@ -77,7 +69,7 @@ class FakeServer:
         self.runs.append({"name": name, "pipeline": pipeline, **request})
         self.keys[key] = name
         self.unfinished.add(name)
-        return Response(run=name, number=number, created=True)
+        return CreateRunResult(run=name, number=number, created=True)
 
     def scheduled_times(self) -> list[str]:
         return [run["trigger"]["scheduledTime"] for run in self.runs]
@@ -99,7 +91,7 @@ class FakeConnection:
         env: dict[str, str] | None = None,
         dedup_key: str = "",
         concurrency_policy: str = "Allow",
-    ) -> Response:
+    ) -> CreateRunResult:
         if self.offline:
             raise Unavailable("not connected to the apiserver")
         return self.server.create(

@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from xene.agent.connection import REPORT_CODEC
+from xene.agent.contract import CancelRun, LogChunk, Report, RunUpdate, StartRun
 from xene.agent.runs.outbox import Outbox
 from xene.api.meta import ObjectMeta
 from xene.api.pipeline import Pipeline, PipelineObjectSpec
 from xene.api.plan import RunPlan
 from xene.api.run import PipelineRun, PipelineRunSpec
-from xene.proto.xene.v1 import agent_pb2
 
 
 def pipeline_object(tasks: dict[str, Any], executor: str = "docker") -> Pipeline:
@@ -37,45 +38,33 @@ def start_command(
     attempt: int = 1,
     command_id: str = "c1",
     plan: RunPlan | None = None,
-) -> agent_pb2.Command:
-    return agent_pb2.Command(
-        id=command_id,
-        start_run=agent_pb2.StartRun(
-            run=run.metadata.name,
-            run_json=run.model_dump_json().encode(),
-            attempt=attempt,
-            pipeline_json=pipeline.model_dump_json().encode(),
-            plan_json=plan.model_dump_json().encode() if plan is not None else b"",
-        ),
-    )
+) -> StartRun:
+    return StartRun(id=command_id, run=run, attempt=attempt, pipeline=pipeline, plan=plan)
 
 
-def cancel_command(run: str, attempt: int = 0, reason: str = "stop it") -> agent_pb2.Command:
-    return agent_pb2.Command(
-        id="cancel", cancel_run=agent_pb2.CancelRun(run=run, attempt=attempt, reason=reason)
-    )
+def cancel_command(run: str, attempt: int = 0, reason: str = "stop it") -> CancelRun:
+    return CancelRun(id="cancel", run=run, attempt=attempt, reason=reason)
+
+
+def reports(outbox: Outbox) -> list[Report]:
+    """Every report the outbox holds, decoded, oldest first."""
+    return [REPORT_CODEC.decode(report.data) for report in outbox.after(0, 100_000)]
 
 
 def updates(outbox: Outbox, run: str | None = None) -> list[dict[str, Any]]:
     """The status snapshots queued, oldest first, each with its events under `events`."""
     found = []
-    for message in outbox.after(0, 100_000):
-        if message.WhichOneof("message") == "run_update":
-            update = message.run_update
-            if run is None or update.run == run:
-                status = json.loads(update.status_json)
-                status["events"] = json.loads(update.events_json)
-                status["attempt"] = update.attempt
-                found.append(status)
+    for update in reports(outbox):
+        if isinstance(update, RunUpdate) and (run is None or update.run == run):
+            status = json.loads(update.status_json)
+            status["events"] = json.loads(update.events_json)
+            status["attempt"] = update.attempt
+            found.append(status)
     return found
 
 
-def chunks(outbox: Outbox) -> list[agent_pb2.LogChunk]:
-    return [
-        message.log_chunk
-        for message in outbox.after(0, 100_000)
-        if message.WhichOneof("message") == "log_chunk"
-    ]
+def chunks(outbox: Outbox) -> list[LogChunk]:
+    return [report for report in reports(outbox) if isinstance(report, LogChunk)]
 
 
 def lines_of(outbox: Outbox, task: str, step: str) -> list[str]:

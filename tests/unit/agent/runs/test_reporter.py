@@ -7,6 +7,7 @@ from typing import Any
 
 from tests.unit.agent.runs.helpers import chunks, lines_of, updates
 from tests.unit.engine.fakes import FakeExecutor, pipeline
+from xene.agent.connection import REPORT_CODEC
 from xene.agent.runs.outbox import Outbox
 from xene.agent.runs.reporter import ReportPacing, RunReporter
 from xene.engine import PipelineRunner, RunOptions
@@ -15,7 +16,7 @@ from xene.engine import PipelineRunner, RunOptions
 async def run_reported(
     tasks: dict[str, Any], *, pacing: ReportPacing | None = None, output_limit: int = 1 << 20
 ) -> Outbox:
-    outbox = Outbox()
+    outbox = Outbox(codec=REPORT_CODEC)
     runner = PipelineRunner(
         pipeline(tasks),
         FakeExecutor(),
@@ -60,7 +61,7 @@ async def test_event_documents_name_their_type_and_fields() -> None:
 
 
 async def test_output_of_a_running_step_goes_out_before_the_step_ends() -> None:
-    outbox = Outbox()
+    outbox = Outbox(codec=REPORT_CODEC)
     runner = PipelineRunner(
         pipeline({"t": one_step("echo first; sleep 0.6; echo second")}),
         FakeExecutor(),

@@ -17,6 +17,7 @@ from tests.unit.agent.runs.helpers import (
     updates,
 )
 from tests.unit.engine.fakes import FakeExecutor
+from xene.agent.connection import REPORT_CODEC
 from xene.agent.runs import Outbox, RunManager
 from xene.api.plan import compile_plan
 from xene.api.run import RunPhase
@@ -37,7 +38,7 @@ class Agent:
 async def agent() -> AsyncIterator[Agent]:
     executor = FakeExecutor()
     executors = RunExecutors("docker", {"docker": lambda: executor, "process": lambda: executor})
-    manager = RunManager(Outbox(), executors, parallelism=2)
+    manager = RunManager(Outbox(codec=REPORT_CODEC), executors, parallelism=2)
     task = asyncio.create_task(manager.run())
     await manager.started.wait()
     try:
@@ -137,10 +138,6 @@ async def test_runs_of_an_external_executor_fail_with_the_reason(agent: Agent) -
 
 
 async def test_commands_the_agent_cannot_run_are_refused_with_the_reason(agent: Agent) -> None:
-    bad = start_command(run_object(), pipeline_object(HELLO))
-    bad.start_run.pipeline_json = b'{"kind": "Pipeline"'
-    assert "cannot read" in (agent.manager.handle_command(bad) or "")
-
     cyclic = {
         "a": {"dependencies": ["b"], "steps": [{"name": "s", "run": "echo"}]},
         "b": {"dependencies": ["a"], "steps": [{"name": "s", "run": "echo"}]},
