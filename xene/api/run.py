@@ -71,6 +71,8 @@ class StepStatus(StrictModel):
 class TaskStatus(StrictModel):
     name: str
     phase: TaskPhase = TaskPhase.WAITING
+    # A Failed task with allowFailure did not fail the run; its dependants ran.
+    allowFailure: bool = False
     attempt: int = 0
     startedAt: datetime | None = None
     finishedAt: datetime | None = None

@@ -182,7 +182,18 @@ def task_order(tasks: Mapping[str, Any]) -> list[str]:
     )
 
 
-def _tasks(out: Description, tasks: Any, depth: int) -> None:
+def _run_settings(out: Description, pipeline: Mapping[str, Any], depth: int) -> None:
+    """The pipeline's timeout and shared container, when it has them."""
+    if pipeline.get("timeout"):
+        out.field("Timeout", pipeline.get("timeout"), depth)
+    shared = pipeline.get("sharedContainer")
+    if isinstance(shared, Mapping):
+        out.section("Shared Container", depth)
+        out.field("Image", shared.get("image"), depth + 1)
+        out.field("Working Dir", shared.get("workingDir") or "/workspace", depth + 1)
+
+
+def _tasks(out: Description, tasks: Any, depth: int, shared: bool = False) -> None:
     if not isinstance(tasks, Mapping) or not tasks:
         out.field("Tasks", NONE, depth)
         return
@@ -190,7 +201,10 @@ def _tasks(out: Description, tasks: Any, depth: int) -> None:
     for name in task_order(tasks):
         task = tasks[name] if isinstance(tasks[name], Mapping) else {}
         out.section(name, depth + 1)
-        out.field("Image", task.get("image") or "(executor default)", depth + 2)
+        if not shared:
+            out.field("Image", task.get("image") or "(executor default)", depth + 2)
+        if task.get("workingDir"):
+            out.field("Working Dir", task.get("workingDir"), depth + 2)
         out.field("Depends On", _joined(task.get("dependencies")), depth + 2)
         steps = [
             str(step.get("name")) + (" (may fail)" if step.get("allowFailure") else "")
@@ -200,6 +214,10 @@ def _tasks(out: Description, tasks: Any, depth: int) -> None:
         out.field("Steps", ", ".join(steps), depth + 2)
         if task.get("timeout"):
             out.field("Timeout", task.get("timeout"), depth + 2)
+        if task.get("waitTimeout"):
+            out.field("Wait Timeout", task.get("waitTimeout"), depth + 2)
+        if task.get("allowFailure"):
+            out.field("Allow Failure", "yes (the run does not fail for it)", depth + 2)
         retries = task.get("retries")
         if isinstance(retries, Mapping) and retries.get("limit"):
             out.field(
@@ -287,11 +305,12 @@ def describe_workflow(obj: Object, now: datetime, related: Related, out: Descrip
         out.field("Executor", pipeline.get("executor") or DEFAULT_EXECUTOR, 2)
         out.field("Agent Selector", ", ".join(_pairs(pipeline.get("agentSelector"))) or NONE, 2)
         out.field("Triggers", _joined(pipeline.get("triggers"), "manual only"), 2)
+        _run_settings(out, pipeline, 2)
         derived = related.pipelines.get(f"{workflow_name}.{name}")
         if derived is not None:
             out.section("Placement", 2)
             _placement(out, derived, now, 3)
-        _tasks(out, pipeline.get("tasks"), 2)
+        _tasks(out, pipeline.get("tasks"), 2, shared=bool(pipeline.get("sharedContainer")))
     status = obj.get("status") or {}
     out.section("Status")
     out.field("Observed Generation", status.get("observedGeneration"), 1)
@@ -310,7 +329,8 @@ def describe_pipeline(obj: Object, now: datetime, related: Related, out: Descrip
     out.values("Triggers", [_trigger_summary(t) for t in triggers] or ["manual only"])
     if spec.get("env"):
         out.values("Environment", _pairs(spec.get("env")))
-    _tasks(out, spec.get("tasks"), 0)
+    _run_settings(out, spec, 0)
+    _tasks(out, spec.get("tasks"), 0, shared=bool(spec.get("sharedContainer")))
     out.section("Placement")
     _placement(out, obj, now, 1)
     _recent_runs(out, related, now)
@@ -453,6 +473,8 @@ def _run_tasks(
         task = tasks.get(name) or {}
         out.section(name, 1)
         out.field("Phase", task.get("phase") or "Waiting", 2, phase=True)
+        if task.get("allowFailure"):
+            out.field("Allow Failure", "yes", 2)
         depends = dig(specs, name, "dependencies")
         if depends:
             out.field("Depends On", _joined(depends), 2)
@@ -486,6 +508,8 @@ def _event_message(event: Mapping[str, Any]) -> str:
         parts.append(f"exit {event['exitCode']}")
     if isinstance(event.get("attempt"), int) and event["attempt"] > 1:
         parts.append(f"attempt {event['attempt']}")
+    if event.get("allowFailure") and event.get("type") == "TaskFailed":
+        parts.append("allowed to fail")
     if event.get("delaySeconds"):
         parts.append(f"retry in {event['delaySeconds']}s")
     if event.get("tasks"):

@@ -42,6 +42,7 @@ from xene.engine import (
     StepFailed,
     StepStarted,
     StepSucceeded,
+    TaskCancelled,
     TaskFailed,
     TaskRetrying,
     TaskSkipped,
@@ -176,8 +177,10 @@ class TerminalReporter(RunObserver):
                 self._say(f"{task}: failed ({message}); retrying in {delay:g}s")
             case TaskSucceeded(task=task):
                 self._say(f"{task}: Succeeded")
-            case TaskFailed(task=task, message=message):
-                self._say(f"{task}: Failed: {message}")
+            case TaskFailed(task=task, message=message, allow_failure=allowed):
+                self._say(f"{task}: Failed: {message}" + (" (allowed to fail)" if allowed else ""))
+            case TaskCancelled(task=task, message=message):
+                self._say(f"{task}: Cancelled" + (f": {message}" if message else ""))
             case TaskSkipped(task=task, message=message):
                 self._say(f"{task}: Skipped: {message}")
             case StepStarted(task=task, step=step):

@@ -34,6 +34,7 @@ from xene.engine.executor import (
     Executor,
     ExecutorError,
     OutputCallback,
+    SharedContext,
     TaskContext,
     Workspace,
 )
@@ -55,6 +56,7 @@ __all__ = [
     "RunOptions",
     "RunStarted",
     "RunSucceeded",
+    "SharedContext",
     "StepEvent",
     "StepFailed",
     "StepStarted",

@@ -50,12 +50,15 @@ class RunStarted(RunEvent):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RunSucceeded(RunEvent):
-    """Every task succeeded."""
+    """Every task succeeded, or failed with `allowFailure` (then `message` names those)."""
+
+    message: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RunFailed(RunEvent):
-    """At least one task failed or was skipped; `message` names the failed tasks."""
+    """At least one task failed or was skipped, or the pipeline's timeout expired; `message`
+    says which."""
 
     message: str
 
@@ -107,10 +110,13 @@ class TaskSucceeded(TaskEvent):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TaskFailed(TaskEvent):
-    """The last attempt failed; `message` says why."""
+    """The last attempt failed, or the task waited longer than its waitTimeout for its
+    dependencies (attempt 0); `message` says why. With `allow_failure` the run does not fail
+    for it and its dependants still run."""
 
     attempt: int
     message: str
+    allow_failure: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -122,9 +128,11 @@ class TaskSkipped(TaskEvent):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TaskCancelled(TaskEvent):
-    """The run was cancelled before the task finished; attempt 0 if it never started."""
+    """The run was cancelled, or its timeout expired, before the task finished; attempt 0 if it
+    never started. `message` says which."""
 
     attempt: int
+    message: str = ""
 
 
 # Step events

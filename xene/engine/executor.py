@@ -3,9 +3,12 @@
 Life of a run on an executor:
 
     workspace = await executor.prepare_run(run_id)        # once per run
+    shared = await executor.open_shared(plan, workspace, env)  # a pipeline's shared container
     context = await executor.open_task(name, task, workspace, env)   # once per task attempt
+                            # (or shared.open_task(name, task, env) in the shared container)
     code = await context.exec_step(step, env, on_output)  # each step, in order
     await context.close()                                  # always, even after errors
+    await shared.close()                                   # always, once the tasks are done
     await executor.cleanup_run(workspace)                 # always, once per run
 
 Cancelling `exec_step` (the engine does so on timeouts and on cancel) must stop the step's whole
@@ -20,7 +23,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
-from xene.api.plan import StepPlan, TaskPlan
+from xene.api.plan import SharedContainerPlan, StepPlan, TaskPlan
 from xene.engine.events import OutputStream
 
 OutputCallback = Callable[[OutputStream, bytes], Awaitable[None]]
@@ -63,6 +66,20 @@ class TaskContext(ABC):
         return False
 
 
+class SharedContext(ABC):
+    """A pipeline's shared container: every task attempt of the run is opened in it, so what one
+    task writes anywhere in its file system is there for the next; tasks may run at once."""
+
+    @abstractmethod
+    async def open_task(self, name: str, task: TaskPlan, env: Mapping[str, str]) -> TaskContext:
+        """A context whose steps are exec'd in the shared container, in the task's working
+        directory (created when missing)."""
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Stop everything still running in the container and remove it; safe to call twice."""
+
+
 class Executor(ABC):
     """Creates workspaces and task contexts; one instance serves many runs at once."""
 
@@ -81,6 +98,16 @@ class Executor(ABC):
         self, name: str, task: TaskPlan, workspace: Workspace, env: Mapping[str, str]
     ) -> TaskContext:
         """Start a context for one attempt of task `name` (pull its image, start its container)."""
+
+    async def open_shared(
+        self, shared: SharedContainerPlan, workspace: Workspace, env: Mapping[str, str]
+    ) -> SharedContext | None:
+        """Start the run's shared container (with the workspace at its usual place, `env` set).
+
+        None when this executor's tasks share everything anyway (host processes): tasks are
+        then opened with `open_task` as usual.
+        """
+        raise ExecutorError(f"the {self.name or 'selected'} executor cannot run a shared container")
 
     @abstractmethod
     async def cleanup_run(self, workspace: Workspace) -> None:

@@ -1,9 +1,15 @@
 """Runs one pipeline's task DAG on an executor and reports every transition as it happens.
 
-A task becomes Ready when all its dependencies Succeeded and Running once it holds one of the
-`parallelism` slots; a task that fails (after its retries) skips everything that depends on it,
-while independent tasks go on. Steps of a task run in order in one context; the first error ends
-the task unless the step has `allowFailure`.
+A task becomes Ready when all its dependencies Succeeded (or failed with `allowFailure`) and
+Running once it holds one of the `parallelism` slots; a task that fails (after its retries)
+skips everything that depends on it, while independent tasks go on, unless it has
+`allowFailure`: then the run does not fail for it and its dependants still run. A task still
+waiting for its dependencies after its `waitTimeout` fails. Steps of a task run in order in one
+context; the first error ends the task unless the step has `allowFailure`.
+
+With a shared container every task's context is an exec in the run's one container; it is
+removed when the tasks are done, cancelled or stopped. A pipeline `timeout` stops the run
+like a cancel, but the run Fails with the reason.
 """
 
 from __future__ import annotations
@@ -49,7 +55,7 @@ from xene.engine.events import (
     TaskStarted,
     TaskSucceeded,
 )
-from xene.engine.executor import Executor, ExecutorError, TaskContext, Workspace
+from xene.engine.executor import Executor, ExecutorError, SharedContext, TaskContext, Workspace
 from xene.engine.output import DEFAULT_OUTPUT_LIMIT, StepOutput
 from xene.engine.shielding import complete_despite_cancel
 
@@ -82,8 +88,20 @@ def _fresh_steps(task: TaskPlan) -> list[StepStatus]:
     return [StepStatus(name=step.name, allowFailure=step.allowFailure) for step in task.steps]
 
 
-def _names(names: list[str]) -> str:
-    return ", ".join(f"'{name}'" for name in names)
+def _tasks(names: list[str]) -> str:
+    """`task 'a'` or `tasks 'a', 'b'`."""
+    listed = ", ".join(f"'{name}'" for name in names)
+    return f"task {listed}" if len(names) == 1 else f"tasks {listed}"
+
+
+@dataclass(frozen=True)
+class _Stop:
+    """Why a run stops before its end: the reason (the run's and its tasks' message), the
+    run's final phase, and what its interrupted steps say."""
+
+    reason: str
+    phase: RunPhase
+    step_message: str
 
 
 class PipelineRunner:
@@ -120,12 +138,18 @@ class PipelineRunner:
         self._dependants = direct_dependants(plan.tasks)
         self._status = PipelineRunStatus(
             tasks={
-                name: TaskStatus(name=name, steps=_fresh_steps(task))
+                name: TaskStatus(
+                    name=name, allowFailure=task.allowFailure, steps=_fresh_steps(task)
+                )
                 for name, task in plan.tasks.items()
             }
         )
         self._running: dict[asyncio.Task[TaskPhase], str] = {}
-        self._cancel_reason: str | None = None
+        self._stop: _Stop | None = None
+        # Starting the shared container: a stop cancels it.
+        self._opening: asyncio.Future[SharedContext | None] | None = None
+        # Loop time by which each waiting task with a waitTimeout must have become Ready.
+        self._wait_deadlines: dict[str, float] = {}
         self._started = False
         self._finished = asyncio.Event()
         # A webhook's body, written to PAYLOAD_FILE in the workspace before the first step.
@@ -165,13 +189,10 @@ class PipelineRunner:
 
     def request_cancel(self, reason: str = "cancelled") -> None:
         """Start cancelling without waiting (safe to call from an observer of this run)."""
-        if self._status.phase.finished or self._cancel_reason is not None:
+        if self._status.phase.finished or self._stop is not None:
             return
-        self._cancel_reason = reason
         self._status.cancelRequested = True
-        # Once only: _run_task absorbs exactly one cancellation (see uncancel there).
-        for task in list(self._running):
-            task.cancel()
+        self._stop_run(_Stop(reason, RunPhase.CANCELLED, "cancelled"))
 
     async def cancel(self, reason: str = "cancelled") -> None:
         """Stop running steps (SIGTERM, then SIGKILL after the executor's grace period), mark
@@ -183,13 +204,41 @@ class PipelineRunner:
         if self._started:
             await self._finished.wait()
 
+    def _stop_run(self, stop: _Stop) -> None:
+        """Stop the run for `stop`'s reason: running tasks are cancelled, no new one starts."""
+        if self._status.phase.finished or self._stop is not None:
+            return
+        self._stop = stop
+        # Once only: _run_task absorbs exactly one cancellation (see uncancel there).
+        for task in list(self._running):
+            task.cancel()
+        if self._opening is not None:
+            self._opening.cancel()
+
+    def _time_out(self) -> None:
+        seconds = self._plan.timeoutSeconds or 0
+        reason = f"pipeline timeout {format_duration(seconds)} exceeded"
+        log.info("run %s: %s", self._run_id, reason)
+        self._stop_run(_Stop(reason, RunPhase.FAILED, f"stopped: {reason}"))
+
     # The run
 
     async def _run(self) -> None:
         self._status.phase = RunPhase.RUNNING
         self._status.startedAt = self._clock.now()
-        await self._emit(RunStarted, tasks=tuple(self._plan.tasks))
-        if self._cancel_reason is not None:
+        loop = asyncio.get_running_loop()
+        timer = None
+        if self._plan.timeoutSeconds is not None:
+            timer = loop.call_later(self._plan.timeoutSeconds, self._time_out)
+        try:
+            await self._emit(RunStarted, tasks=tuple(self._plan.tasks))
+            await self._execute()
+        finally:
+            if timer is not None:
+                timer.cancel()
+
+    async def _execute(self) -> None:
+        if self._stop is not None:
             await self._cancel_unfinished()
             await self._finish_run()
             return
@@ -207,51 +256,128 @@ class PipelineRunner:
                 "not started: the run's workspace could not be prepared",
             )
             return
+        shared: SharedContext | None = None
+        failure: str | None = None
         try:
-            await self._schedule(workspace)
+            if self._plan.sharedContainer is not None:
+                shared, failure = await self._open_shared(workspace)
+            if failure is None:
+                await self._schedule(workspace, shared)
         finally:
+            if shared is not None:
+                await complete_despite_cancel(self._close_shared(shared))
             await complete_despite_cancel(self._cleanup(workspace))
-        await self._finish_run()
+        if failure is not None:
+            await self._abandon(failure, "not started: the shared container could not be started")
+        else:
+            await self._finish_run()
 
-    async def _schedule(self, workspace: Workspace) -> None:
+    async def _open_shared(self, workspace: Workspace) -> tuple[SharedContext | None, str | None]:
+        """The run's shared container, or why it could not be started; (None, None) when the
+        run was stopped meanwhile."""
+        plan = self._plan.sharedContainer
+        assert plan is not None
+        env = {**plan.env, **self._variables, "XENE_WORKSPACE": workspace.path}
+        opening = asyncio.ensure_future(self._executor.open_shared(plan, workspace, env))
+        self._opening = opening
+        try:
+            return await opening, None
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            # Cancelled by a stop of this run (cancel, timeout), not by a cancel of run() itself.
+            if self._stop is None or current is None or current.cancelling():
+                raise
+            return None, None
+        except Exception as exc:
+            if not isinstance(exc, ExecutorError):
+                log.exception("run %s: starting the shared container failed", self._run_id)
+            return None, f"could not start the shared container: {exc}"
+        finally:
+            self._opening = None
+
+    async def _schedule(self, workspace: Workspace, shared: SharedContext | None) -> None:
+        # Tasks start waiting for their dependencies now, once the run's context is ready.
+        started = asyncio.get_running_loop().time()
+        self._wait_deadlines = {
+            name: started + task.waitTimeoutSeconds
+            for name, task in self._plan.tasks.items()
+            if task.waitTimeoutSeconds is not None and task.dependencies
+        }
         async with asyncio.TaskGroup() as group:
             while True:
                 for name in await self._promote_ready():
-                    # Checked per task: cancel() may arrive while TaskReady events go out.
-                    if self._cancel_reason is None:
+                    # Checked per task: a stop may arrive while TaskReady events go out.
+                    if self._stop is None:
                         task = group.create_task(
-                            self._run_task(name, workspace), name=f"xene:{self._run_id}:{name}"
+                            self._run_task(name, workspace, shared),
+                            name=f"xene:{self._run_id}:{name}",
                         )
                         self._running[task] = name
                 if not self._running:
                     break
-                done, _ = await asyncio.wait(self._running, return_when=asyncio.FIRST_COMPLETED)
+                done, _ = await asyncio.wait(
+                    self._running,
+                    timeout=self._until_next_wait_deadline(),
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
                 for task in done:
                     name = self._running.pop(task)
                     phase = TaskPhase.CANCELLED if task.cancelled() else task.result()
                     if phase is TaskPhase.FAILED:
-                        await self._skip_dependants(name)
-        if self._cancel_reason is not None:
+                        await self._after_failure(name)
+                await self._expire_waits()
+        if self._stop is not None:
             await self._cancel_unfinished()
 
     async def _promote_ready(self) -> list[str]:
         ready: list[str] = []
-        if self._cancel_reason is not None:
+        if self._stop is not None:
             return ready
         for name, task in self._plan.tasks.items():
             status = self._status.tasks[name]
             if status.phase is not TaskPhase.WAITING:
                 continue
-            if all(
-                self._status.tasks[dependency].phase is TaskPhase.SUCCEEDED
-                for dependency in task.dependencies
-            ):
+            if all(self._satisfied(dependency) for dependency in task.dependencies):
                 status.phase = TaskPhase.READY
                 ready.append(name)
                 await self._emit(TaskReady, task=name)
         return ready
 
-    async def _skip_dependants(self, failed: str) -> None:
+    def _satisfied(self, dependency: str) -> bool:
+        """Whether a dependant may start as far as `dependency` goes: it succeeded, or it failed
+        with allowFailure."""
+        status = self._status.tasks[dependency]
+        return status.phase is TaskPhase.SUCCEEDED or (
+            status.phase is TaskPhase.FAILED and status.allowFailure
+        )
+
+    def _until_next_wait_deadline(self) -> float | None:
+        """Seconds until the earliest waitTimeout of a task still waiting, if any has one."""
+        if not self._wait_deadlines:
+            return None
+        now = asyncio.get_running_loop().time()
+        return max(0.0, min(self._wait_deadlines.values()) - now)
+
+    async def _expire_waits(self) -> None:
+        """Fail the tasks that waited longer than their waitTimeout for their dependencies."""
+        if not self._wait_deadlines:
+            return
+        now = asyncio.get_running_loop().time()
+        for name, deadline in list(self._wait_deadlines.items()):
+            status = self._status.tasks[name]
+            if status.phase is not TaskPhase.WAITING:
+                del self._wait_deadlines[name]
+            elif deadline <= now and self._stop is None:
+                del self._wait_deadlines[name]
+                seconds = self._plan.tasks[name].waitTimeoutSeconds or 0
+                message = f"dependencies not finished within {format_duration(seconds)}"
+                await self._finish_task(name, TaskPhase.FAILED, message)
+                await self._after_failure(name)
+
+    async def _after_failure(self, failed: str) -> None:
+        """A failed task skips its dependants, unless it was allowed to fail."""
+        if self._status.tasks[failed].allowFailure:
+            return
         for name in transitive_dependants(self._dependants, failed):
             status = self._status.tasks[name]
             if status.phase is TaskPhase.WAITING:
@@ -261,9 +387,10 @@ class PipelineRunner:
                 await self._emit(TaskSkipped, task=name, message=status.message)
 
     async def _cancel_unfinished(self) -> None:
+        reason = self._stop.reason if self._stop is not None else "cancelled"
         for name, status in self._status.tasks.items():
             if not status.phase.finished:
-                await self._finish_task(name, TaskPhase.CANCELLED, self._cancel_reason)
+                await self._finish_task(name, TaskPhase.CANCELLED, reason)
 
     async def _abandon(self, message: str, task_message: str) -> None:
         """End a run whose tasks could not start at all."""
@@ -278,21 +405,37 @@ class PipelineRunner:
     async def _finish_run(self, failure: str | None = None) -> None:
         tasks = self._status.tasks.values()
         cancelled = [t.name for t in tasks if t.phase is TaskPhase.CANCELLED]
-        failed = [t.name for t in tasks if t.phase is TaskPhase.FAILED]
+        blocking = [t.name for t in tasks if t.phase is TaskPhase.FAILED and not t.allowFailure]
+        allowed = [t.name for t in tasks if t.phase is TaskPhase.FAILED and t.allowFailure]
         self._status.finishedAt = self._clock.now()
-        if self._cancel_reason is not None and cancelled:
-            self._status.phase = RunPhase.CANCELLED
-            self._status.message = self._cancel_reason
-            await self._emit(RunCancelled, message=self._cancel_reason)
-        elif failure is None and all(t.phase is TaskPhase.SUCCEEDED for t in tasks):
+        stop = self._stop
+        if stop is not None and cancelled:
+            self._status.phase = stop.phase
+            self._status.message = stop.reason
+            event = RunCancelled if stop.phase is RunPhase.CANCELLED else RunFailed
+            await self._emit(event, message=stop.reason)
+        elif (
+            failure is None
+            and not blocking
+            and all(t.phase is TaskPhase.SUCCEEDED or t.name in allowed for t in tasks)
+        ):
             self._status.phase = RunPhase.SUCCEEDED
-            await self._emit(RunSucceeded)
+            message = f"{_tasks(allowed)} failed (allowed to fail)" if allowed else ""
+            self._status.message = message or None
+            await self._emit(RunSucceeded, message=message)
         else:
-            plural = "task" if len(failed) == 1 else "tasks"
-            message = failure or f"{plural} {_names(failed)} failed"
+            message = failure or (
+                f"{_tasks(blocking)} failed" if blocking else "not every task succeeded"
+            )
             self._status.phase = RunPhase.FAILED
             self._status.message = message
             await self._emit(RunFailed, message=message)
+
+    async def _close_shared(self, shared: SharedContext) -> None:
+        try:
+            await shared.close()
+        except Exception:
+            log.exception("run %s: removing the shared container failed", self._run_id)
 
     async def _cleanup(self, workspace: Workspace) -> None:
         try:
@@ -302,25 +445,29 @@ class PipelineRunner:
 
     # One task
 
-    async def _run_task(self, name: str, workspace: Workspace) -> TaskPhase:
+    async def _run_task(
+        self, name: str, workspace: Workspace, shared: SharedContext | None
+    ) -> TaskPhase:
         try:
             async with self._slots:
-                return await self._attempts(name, workspace)
+                return await self._attempts(name, workspace, shared)
         except asyncio.CancelledError:
             current = asyncio.current_task()
-            # Only a cancel() of this run is absorbed here; a cancel of run() itself propagates.
-            if self._cancel_reason is None or current is None or current.uncancel() > 0:
+            # Only a stop of this run is absorbed here; a cancel of run() itself propagates.
+            if self._stop is None or current is None or current.uncancel() > 0:
                 raise
             status = self._status.tasks[name]
             if not status.phase.finished:
-                await self._finish_task(name, TaskPhase.CANCELLED, self._cancel_reason)
+                await self._finish_task(name, TaskPhase.CANCELLED, self._stop.reason)
             return status.phase
         except Exception as exc:
             log.exception("run %s: task %s failed unexpectedly", self._run_id, name)
             await self._finish_task(name, TaskPhase.FAILED, f"internal error: {exc}")
             return TaskPhase.FAILED
 
-    async def _attempts(self, name: str, workspace: Workspace) -> TaskPhase:
+    async def _attempts(
+        self, name: str, workspace: Workspace, shared: SharedContext | None
+    ) -> TaskPhase:
         task = self._plan.tasks[name]
         limit = task.retryLimit
         backoff = task.retryBackoffSeconds
@@ -332,7 +479,7 @@ class PipelineRunner:
             status.message = None
             status.steps = _fresh_steps(task)
             await self._emit(TaskStarted, task=name, attempt=attempt)
-            failure = await self._attempt(name, task, attempt, workspace)
+            failure = await self._attempt(name, task, attempt, workspace, shared)
             if failure is None:
                 await self._finish_task(name, TaskPhase.SUCCEEDED)
                 return TaskPhase.SUCCEEDED
@@ -349,7 +496,12 @@ class PipelineRunner:
         raise AssertionError("unreachable")
 
     async def _attempt(
-        self, name: str, task: TaskPlan, attempt: int, workspace: Workspace
+        self,
+        name: str,
+        task: TaskPlan,
+        attempt: int,
+        workspace: Workspace,
+        shared: SharedContext | None,
     ) -> str | None:
         """One try of a task in a fresh context: None on success, else why it failed."""
         context: TaskContext | None = None
@@ -363,7 +515,10 @@ class PipelineRunner:
                 if self._payload is not None:
                     system["XENE_PAYLOAD_FILE"] = f"{workspace.path}/{PAYLOAD_FILE}"
                 task_env = {**task.env, **self._variables, **system}
-                context = await self._executor.open_task(name, task, workspace, task_env)
+                if shared is not None:
+                    context = await shared.open_task(name, task, task_env)
+                else:
+                    context = await self._executor.open_task(name, task, workspace, task_env)
                 await self._write_payload(context, task_env)
                 for index, step in enumerate(task.steps):
                     step_env = {**step.env, **self._variables, **system, "XENE_STEP": step.name}
@@ -428,9 +583,17 @@ class PipelineRunner:
         if phase is TaskPhase.SUCCEEDED:
             await self._emit(TaskSucceeded, task=name, attempt=status.attempt)
         elif phase is TaskPhase.FAILED:
-            await self._emit(TaskFailed, task=name, attempt=status.attempt, message=message or "")
+            await self._emit(
+                TaskFailed,
+                task=name,
+                attempt=status.attempt,
+                message=message or "",
+                allow_failure=status.allowFailure,
+            )
         elif phase is TaskPhase.CANCELLED:
-            await self._emit(TaskCancelled, task=name, attempt=status.attempt)
+            await self._emit(
+                TaskCancelled, task=name, attempt=status.attempt, message=message or ""
+            )
 
     # One step
 
@@ -488,8 +651,8 @@ class PipelineRunner:
         except ExecutorError as exc:
             return await self._end_step(task_name, attempt, step, status, output, None, str(exc))
         except asyncio.CancelledError:
-            if self._cancel_reason is not None:
-                why = "cancelled"
+            if self._stop is not None:
+                why = self._stop.step_message
             elif task_deadline.expired():
                 seconds = self._plan.tasks[task_name].timeoutSeconds or 0
                 why = f"stopped: the task timed out after {format_duration(seconds)}"

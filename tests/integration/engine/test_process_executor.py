@@ -147,6 +147,39 @@ async def test_cancel_stops_the_running_step_and_marks_the_run_cancelled(tmp_pat
     assert process_is_gone(int((tmp_path / "slow.pid").read_text()))
 
 
+async def test_the_pipeline_timeout_kills_the_running_steps_and_fails_the_run(
+    tmp_path: Path,
+) -> None:
+    spec = {
+        "slow": {"steps": [step("sleep 30 & echo $! > child.pid; echo $$ > shell.pid; wait")]},
+        "waiting": {
+            "dependencies": ["slow"],
+            "waitTimeout": "300ms",
+            "steps": [step("echo never")],
+        },
+    }
+    run = PipelineRunner(
+        pipeline(spec, timeout="1s"),
+        ProcessExecutor(workspace=tmp_path, kill_grace=0.5),
+        run_id="r",
+    )
+    started = time.monotonic()
+    status = await run.run()
+
+    assert time.monotonic() - started < 5
+    assert status.phase is RunPhase.FAILED
+    assert status.message == "pipeline timeout 1s exceeded"
+    assert status.tasks["slow"].phase is TaskPhase.CANCELLED
+    waiting = status.tasks["waiting"]
+    assert (waiting.phase, waiting.message) == (
+        TaskPhase.FAILED,
+        "dependencies not finished within 300ms",
+    )
+    for name in ("child.pid", "shell.pid"):
+        pid = int((tmp_path / name).read_text())
+        assert process_is_gone(pid), f"{name} {pid} survived the pipeline timeout"
+
+
 async def test_a_background_process_does_not_hold_the_step_open(tmp_path: Path) -> None:
     observer = RecordingObserver()
     spec = {
@@ -255,6 +288,40 @@ async def test_a_relative_working_dir_is_created_inside_the_workspace(tmp_path: 
     await make_runner(spec, tmp_path, observer).run()
     cwd, workspace = observer.output("t")
     assert cwd == os.path.join(workspace, "src/app")
+
+
+async def test_an_absolute_working_dir_is_used_as_it_is_and_created_when_missing(
+    tmp_path: Path,
+) -> None:
+    observer = RecordingObserver()
+    tool = tmp_path / "outside" / "opt" / "tool"  # absolute, outside the run's workspace
+    spec = {
+        "install": {
+            "workingDir": str(tool),
+            "steps": [step("pwd; printf '#!/bin/sh\\necho tool says $1\\n' > x; chmod +x x")],
+        },
+        "use": {"dependencies": ["install"], "steps": [step(f"{tool}/x hi; pwd")]},
+    }
+    status = await make_runner(spec, tmp_path, observer).run()
+
+    assert status.phase is RunPhase.SUCCEEDED, status
+    assert observer.output("install") == [str(tool)]
+    used, cwd = observer.output("use")
+    assert used == "tool says hi" and cwd != str(tool)  # the dependant's own directory
+    # The run's workspace is removed; a directory outside it is the user's and stays.
+    assert (tool / "x").exists() and not any((tmp_path / "workspaces").iterdir())
+
+
+async def test_an_unusable_working_dir_fails_the_task_with_the_reason(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    spec = {"t": {"workingDir": str(blocker / "sub"), "steps": [step("true")]}}
+    status = await make_runner(spec, tmp_path).run()
+    task = status.tasks["t"]
+    assert task.phase is TaskPhase.FAILED
+    assert (task.message or "").startswith(
+        f"task 't': working directory '{blocker / 'sub'}' is not usable"
+    )
 
 
 async def test_parallel_tasks_overlap_in_time_up_to_the_limit(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from xene.api.plan import RunPlan, StepPlan, TaskPlan, compile_plan
+from xene.api.plan import RunPlan, SharedContainerPlan, StepPlan, TaskPlan, compile_plan
 from xene.api.workflow import PipelineSpec
 from xene.engine import (
     Executor,
@@ -17,6 +17,7 @@ from xene.engine import (
     OutputCallback,
     RunEvent,
     RunObserver,
+    SharedContext,
     TaskContext,
     Workspace,
 )
@@ -106,6 +107,10 @@ class FakeExecutor(Executor):
 
     fail_open: dict[str, str] = field(default_factory=dict)
     fail_prepare: str | None = None
+    # The shared container: why starting it fails, or hang until cancelled while starting it.
+    fail_shared: str | None = None
+    hang_shared: bool = False
+    shared: list[FakeShared] = field(default_factory=list)
     calls: list[StepCall] = field(default_factory=list)
     opened: list[str] = field(default_factory=list)
     closed: list[str] = field(default_factory=list)
@@ -129,8 +134,38 @@ class FakeExecutor(Executor):
         self.max_active = max(self.max_active, self.active)
         return FakeContext(self, name)
 
+    async def open_shared(
+        self, shared: SharedContainerPlan, workspace: Workspace, env: Mapping[str, str]
+    ) -> SharedContext | None:
+        if self.hang_shared:
+            await asyncio.Event().wait()
+        if self.fail_shared:
+            raise ExecutorError(self.fail_shared)
+        container = FakeShared(self, shared.image, dict(env))
+        self.shared.append(container)
+        return container
+
     async def cleanup_run(self, workspace: Workspace) -> None:
         self.cleaned.append(workspace.location)
+
+
+@dataclass
+class FakeShared(SharedContext):
+    """A fake shared container: records which task attempts were opened in it."""
+
+    executor: FakeExecutor
+    image: str
+    env: dict[str, str]
+    tasks: list[tuple[str, str | None]] = field(default_factory=list)
+    closed: bool = False
+
+    async def open_task(self, name: str, task: TaskPlan, env: Mapping[str, str]) -> TaskContext:
+        assert not self.closed, "a task opened in a removed shared container"
+        self.tasks.append((name, task.workingDir))
+        return await self.executor.open_task(name, task, Workspace("", "", ""), env)
+
+    async def close(self) -> None:
+        self.closed = True
 
 
 class FakeContext(TaskContext):

@@ -1,5 +1,9 @@
 """Runs each task in its own Docker container, steps as `exec`s, the run's files on one volume.
 
+A pipeline with a `sharedContainer` instead gets one container for the whole run (the original
+Xene's executor): every task's steps are execs in it, in the task's working directory, so what
+one task writes anywhere in its file system is there for the next; tasks run in it at once.
+
 The Docker SDK blocks, so every call goes through a private thread pool (DockerAPI) and step
 output crosses from the reading thread to the event loop through a bounded queue: the loop never
 blocks and a step writing faster than the run's observers read is slowed down, not buffered.
@@ -31,10 +35,17 @@ import docker.errors
 import requests
 from docker.types import Mount
 
-from xene.api.plan import StepPlan, TaskPlan
+from xene.api.plan import SharedContainerPlan, StepPlan, TaskPlan
 from xene.backoff import Backoff
 from xene.engine.events import OutputStream
-from xene.engine.executor import Executor, ExecutorError, OutputCallback, TaskContext, Workspace
+from xene.engine.executor import (
+    Executor,
+    ExecutorError,
+    OutputCallback,
+    SharedContext,
+    TaskContext,
+    Workspace,
+)
 from xene.engine.shielding import complete_despite_cancel
 
 log = logging.getLogger(__name__)
@@ -42,6 +53,7 @@ log = logging.getLogger(__name__)
 LABEL_MANAGED = "xene.dev/managed"
 LABEL_RUN = "xene.dev/run"
 LABEL_TASK = "xene.dev/task"
+LABEL_SHARED = "xene.dev/shared"
 WORKSPACE_PATH = "/workspace"
 DEFAULT_KILL_GRACE = 10.0
 # How long a successful image inspect counts before a task start checks the image again.
@@ -326,6 +338,26 @@ class DockerExecutor(Executor):
             if isinstance(message, dict) and message.get("error"):
                 raise docker.errors.DockerException(str(message["error"]))
 
+    async def open_shared(
+        self, shared: SharedContainerPlan, workspace: Workspace, env: Mapping[str, str]
+    ) -> SharedContext:
+        """Start the run's one container from the shared image, with the run's workspace at
+        /workspace; it carries the run's labels, so a sweep finds it after a crash."""
+        await self._ensure_image(shared.image)
+        request = ContainerRequest(
+            image=shared.image,
+            name=f"xene-{_slug(workspace.run_id)}-shared-{uuid.uuid4().hex[:6]}",
+            labels={**self._labels, LABEL_RUN: workspace.run_id, LABEL_SHARED: "true"},
+            workspace_volume=workspace.location,
+            working_dir=posixpath.normpath(posixpath.join(WORKSPACE_PATH, shared.workingDir or "")),
+            env=env,
+            network_mode=self._network,
+            memory_bytes=shared.memoryBytes,
+            nano_cpus=int(shared.cpus * 1e9) if shared.cpus else None,
+        )
+        container_id = await self._factory.acquire(request)
+        return DockerSharedContext(self._api, self._factory, container_id, self._kill_grace)
+
     async def cleanup_run(self, workspace: Workspace) -> None:
         """Remove the run's containers (any a failure left behind) and then its volume."""
         await self.sweep(run_id=workspace.run_id)
@@ -387,19 +419,30 @@ def _tar_of(relative: str, data: bytes) -> bytes:
     return buffer.getvalue()
 
 
-class DockerTaskContext(TaskContext):
-    """A task attempt's container; steps are execs in it."""
+class _ExecContext(TaskContext):
+    """Steps of one task attempt as execs in a container: the task's own or the run's shared one.
 
-    def __init__(
-        self, api: DockerAPI, factory: ContainerFactory, container_id: str, kill_grace: float
-    ) -> None:
+    Subclasses say what command runs a step and how a step is stopped.
+    """
+
+    def __init__(self, api: DockerAPI, container_id: str, kill_grace: float) -> None:
         self._api = api
-        self._factory = factory
         self.container_id = container_id
         self._kill_grace = kill_grace
         self._broken: str | None = None
         self._closed = False
         self._readers: set[asyncio.Future[None]] = set()
+
+    def _command(self, step: StepPlan) -> list[str]:
+        """What is exec'd to run `step`."""
+        return ["/bin/sh", "-c", step.run]
+
+    def _stream(self) -> _ExecStream:
+        return _ExecStream(asyncio.get_running_loop())
+
+    async def _stop_step(self, stream: _ExecStream, on_output: OutputCallback) -> None:
+        """Stop a step that was cancelled or broke, and everything it started."""
+        raise NotImplementedError
 
     async def write_file(self, path: str, data: bytes) -> bool:
         """Copy a file under the workspace into the container in one call (no exec)."""
@@ -427,13 +470,13 @@ class DockerTaskContext(TaskContext):
             "could not start the step",
             api.exec_create,
             self.container_id,
-            ["/bin/sh", "-c", step.run],
+            self._command(step),
             environment=dict(env),
             stdout=True,
             stderr=True,
         )
         exec_id = created["Id"]
-        stream = _ExecStream(asyncio.get_running_loop())
+        stream = self._stream()
         # The reading thread can outlive this call (a step that survives SIGKILL); close() waits
         # for it once the container is gone.
         reader = asyncio.ensure_future(self._api.stream(stream.pump, api, exec_id))
@@ -468,6 +511,31 @@ class DockerTaskContext(TaskContext):
             await asyncio.sleep(polling.next_delay())
         raise ExecutorError("the step's exit code could not be read from Docker")
 
+    async def _run_quietly(self, command: list[str], what: str) -> None:
+        """Exec `command` to its end (signals, mostly); a failure is logged, not raised."""
+        api = self._api.client.api
+        try:
+            created = await self._api.call(api.exec_create, self.container_id, command)
+            await self._api.call(api.exec_start, created["Id"])
+        except DOCKER_ERRORS as exc:
+            log.warning(
+                "could not %s in container %s: %s", what, self.container_id[:12], explain_error(exc)
+            )
+
+    async def _wait_for_readers(self) -> None:
+        if self._readers:
+            await asyncio.wait(set(self._readers), timeout=_KILL_WAIT_SECONDS)
+
+
+class DockerTaskContext(_ExecContext):
+    """A task attempt's own container; steps are execs in it."""
+
+    def __init__(
+        self, api: DockerAPI, factory: ContainerFactory, container_id: str, kill_grace: float
+    ) -> None:
+        super().__init__(api, container_id, kill_grace)
+        self._factory = factory
+
     async def _stop_step(self, stream: _ExecStream, on_output: OutputCallback) -> None:
         """TERM every process but PID 1, KILL after the grace period, stop the container last."""
         if stream.ended:
@@ -489,18 +557,8 @@ class DockerTaskContext(TaskContext):
         stream.abandon()
 
     async def _signal_all(self, signal_name: str) -> None:
-        api = self._api.client.api
-        try:
-            created = await self._api.call(
-                api.exec_create, self.container_id, ["/bin/sh", "-c", f"kill -{signal_name} -1"]
-            )
-            await self._api.call(api.exec_start, created["Id"])
-        except DOCKER_ERRORS as exc:
-            log.warning(
-                "could not signal the step in container %s: %s",
-                self.container_id[:12],
-                explain_error(exc),
-            )
+        # Every process but PID 1 and the caller: the task's step and all it spawned.
+        await self._run_quietly(["/bin/sh", "-c", f"kill -{signal_name} -1"], "signal the step")
 
     async def close(self) -> None:
         """Remove the container (through the factory); output readers end with it."""
@@ -508,8 +566,106 @@ class DockerTaskContext(TaskContext):
             return
         self._closed = True
         await self._factory.release(self.container_id)
-        if self._readers:
-            await asyncio.wait(set(self._readers), timeout=_KILL_WAIT_SECONDS)
+        await self._wait_for_readers()
+
+
+# A step in the shared container: the exec prints its PID (the step's process group: every exec
+# is a session leader) on stderr first, so a stop signals exactly this step's group while other
+# tasks' steps go on; then it enters the task's working directory, creating it when missing.
+SHARED_STEP_SCRIPT = (
+    'printf "%s\\n" "$$" >&2; '
+    'cd -- "$1" 2>/dev/null || { mkdir -p -- "$1" && cd -- "$1"; } || '
+    '{ echo "xene: cannot use working directory $1" >&2; exit 125; }; '
+    'exec /bin/sh -c "$2"'
+)
+# How long a stop waits for the step's PID line when the step has only just started.
+_PID_WAIT_SECONDS = 2.0
+
+
+class SharedTaskContext(_ExecContext):
+    """A task attempt in the run's shared container: steps are execs in its working directory.
+
+    Closing it stops nothing: what a task leaves running (a server its dependants use) lives
+    until the shared container is removed at the end of the run, as in the original Xene.
+    """
+
+    def __init__(
+        self, api: DockerAPI, container_id: str, working_dir: str, kill_grace: float
+    ) -> None:
+        super().__init__(api, container_id, kill_grace)
+        self.working_dir = working_dir
+
+    def _command(self, step: StepPlan) -> list[str]:
+        return ["/bin/sh", "-c", SHARED_STEP_SCRIPT, "xene-step", self.working_dir, step.run]
+
+    def _stream(self) -> _ExecStream:
+        return _ExecStream(asyncio.get_running_loop(), pid_line=True)
+
+    async def _stop_step(self, stream: _ExecStream, on_output: OutputCallback) -> None:
+        """TERM the step's process group, KILL it after the grace period; other tasks' steps
+        in the container are not touched."""
+        if stream.ended:
+            return
+        try:
+            pid = await asyncio.wait_for(asyncio.shield(stream.pid), _PID_WAIT_SECONDS)
+        except TimeoutError:
+            pid = None
+        if pid is None:
+            log.warning(
+                "container %s: the step's process is unknown and cannot be stopped before the "
+                "run ends",
+                self.container_id[:12],
+            )
+            stream.abandon()
+            return
+        await self._signal_group(pid, "TERM")
+        if await stream.deliver_for(on_output, self._kill_grace):
+            return
+        await self._signal_group(pid, "KILL")
+        if not await stream.deliver_for(on_output, _KILL_WAIT_SECONDS):
+            log.warning("container %s: a step survived SIGKILL", self.container_id[:12])
+            stream.abandon()
+
+    async def _signal_group(self, pid: int, signal_name: str) -> None:
+        await self._run_quietly(
+            ["/bin/sh", "-c", f"kill -{signal_name} -{pid} 2>/dev/null; exit 0"],
+            "signal the step",
+        )
+
+    async def close(self) -> None:
+        """The attempt is over; the container stays for the run's other tasks."""
+        if self._closed:
+            return
+        self._closed = True
+        await self._wait_for_readers()
+
+
+class DockerSharedContext(SharedContext):
+    """The run's one container (a pipeline's `sharedContainer`); task attempts are exec'd in it."""
+
+    def __init__(
+        self, api: DockerAPI, factory: ContainerFactory, container_id: str, kill_grace: float
+    ) -> None:
+        self._api = api
+        self._factory = factory
+        self.container_id = container_id
+        self._kill_grace = kill_grace
+        self._closed = False
+
+    async def open_task(self, name: str, task: TaskPlan, env: Mapping[str, str]) -> TaskContext:
+        """A context in the task's working directory (an absolute one as it is, a relative one
+        under /workspace); the first step creates it when missing."""
+        if self._closed:
+            raise ExecutorError(f"task '{name}': the run's shared container was removed")
+        working_dir = posixpath.normpath(posixpath.join(WORKSPACE_PATH, task.workingDir or ""))
+        return SharedTaskContext(self._api, self.container_id, working_dir, self._kill_grace)
+
+    async def close(self) -> None:
+        """Remove the container and everything still running in it."""
+        if self._closed:
+            return
+        self._closed = True
+        await self._factory.release(self.container_id)
 
 
 class _End:
@@ -520,10 +676,20 @@ _END = _End()
 
 
 class _ExecStream:
-    """One exec's output: a pool thread reads the Docker stream and feeds a bounded queue."""
+    """One exec's output: a pool thread reads the Docker stream and feeds a bounded queue.
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    With `pid_line` the exec's first stderr line is its PID (SHARED_STEP_SCRIPT prints it): it is
+    taken off the output and resolves `pid` as soon as the thread reads it (None if it never
+    comes), so a stop can signal the step even before its output was delivered.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, *, pid_line: bool = False) -> None:
         self._loop = loop
+        self.pid: asyncio.Future[int | None] = loop.create_future()
+        self._pid_pending = pid_line
+        self._pid_buffer = b""
+        if not pid_line:
+            self.pid.set_result(None)
         self._queue: asyncio.Queue[tuple[OutputStream, bytes] | BaseException | _End] = (
             asyncio.Queue(_QUEUE_SIZE)
         )
@@ -545,13 +711,44 @@ class _ExecStream:
             for stdout, stderr in source:
                 if stdout:
                     self._put(("stdout", stdout))
+                if stderr and self._pid_pending:
+                    stderr = self._take_pid(stderr)
                 if stderr:
                     self._put(("stderr", stderr))
         except Exception as exc:
             if not self._abandoned.is_set():
                 self._put(exc)
         finally:
+            if self._pid_pending:
+                self._resolve_pid(None)
             self._put(_END)
+
+    def _take_pid(self, data: bytes) -> bytes:
+        """Thread side: strip the PID line off the first stderr bytes; what is left of them."""
+        self._pid_buffer += data
+        line, newline, rest = self._pid_buffer.partition(b"\n")
+        if not newline:
+            if len(self._pid_buffer) <= 32:
+                return b""
+            rest, line = self._pid_buffer, b""  # no PID line after all: hand it all on
+        self._pid_buffer = b""
+        if line.strip().isdigit():
+            self._resolve_pid(int(line))
+            return rest
+        self._resolve_pid(None)
+        return line + newline + rest
+
+    def _resolve_pid(self, pid: int | None) -> None:
+        self._pid_pending = False
+
+        def resolve() -> None:
+            if not self.pid.done():
+                self.pid.set_result(pid)
+
+        try:
+            self._loop.call_soon_threadsafe(resolve)
+        except RuntimeError:  # the loop is closed
+            pass
 
     def _put(self, item: tuple[OutputStream, bytes] | BaseException | _End) -> None:
         if self._abandoned.is_set():

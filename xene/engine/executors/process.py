@@ -1,7 +1,9 @@
 """Runs steps as host processes (`/bin/sh -c`) in a per-run workspace directory.
 
 For hosts without Docker, `xenectl run --local` and tests of the engine. Tasks of a run share the
-workspace directory; a task's `image` is ignored. Every step starts a new session, so its process
+workspace directory and the whole host, so a pipeline's shared container needs nothing more here
+(its image, like a task's, is ignored). A relative `workingDir` is under the workspace; an
+absolute one is used as it is, created when missing. Every step starts a new session, so its process
 group holds the whole tree it spawns: timeouts and cancels signal the group, not just the shell.
 """
 
@@ -17,9 +19,16 @@ import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from xene.api.plan import StepPlan, TaskPlan
+from xene.api.plan import SharedContainerPlan, StepPlan, TaskPlan
 from xene.engine.events import OutputStream
-from xene.engine.executor import Executor, ExecutorError, OutputCallback, TaskContext, Workspace
+from xene.engine.executor import (
+    Executor,
+    ExecutorError,
+    OutputCallback,
+    SharedContext,
+    TaskContext,
+    Workspace,
+)
 from xene.engine.shielding import complete_despite_cancel
 
 log = logging.getLogger(__name__)
@@ -93,6 +102,12 @@ class ProcessExecutor(Executor):
             ) from exc
         inherited = {key: os.environ[key] for key in self._inherit_env if key in os.environ}
         return ProcessTaskContext(directory, inherited, self._kill_grace, self._shell)
+
+    async def open_shared(
+        self, shared: SharedContainerPlan, workspace: Workspace, env: Mapping[str, str]
+    ) -> SharedContext | None:
+        """Nothing to start: host processes of one run already share the host's file system."""
+        return None
 
     async def cleanup_run(self, workspace: Workspace) -> None:
         """Remove the run's directory unless it is the fixed workspace."""

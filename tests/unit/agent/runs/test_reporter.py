@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from typing import Any
 
 from tests.unit.agent.runs.helpers import chunks, lines_of, updates
 from tests.unit.engine.fakes import FakeExecutor, pipeline
 from xene.agent.connection import REPORT_CODEC
 from xene.agent.runs.outbox import Outbox
-from xene.agent.runs.reporter import ReportPacing, RunReporter
+from xene.agent.runs.reporter import ReportPacing, RunReporter, event_document
 from xene.engine import PipelineRunner, RunOptions
+from xene.engine.events import TaskCancelled, TaskFailed
 
 
 async def run_reported(
@@ -95,3 +97,22 @@ async def test_output_past_the_limit_ends_with_a_truncated_chunk() -> None:
     lines = lines_of(outbox, "t", "s")
     assert lines == [f"line {i:04}" for i in range(len(lines))]  # the marker is the server's
     assert 0 < len(lines) < 500
+
+
+def test_the_server_records_why_a_task_ended_and_whether_its_failure_was_allowed() -> None:
+    time = datetime(2030, 1, 1, tzinfo=UTC)
+    failed = TaskFailed(
+        run_id="r", time=time, task="lint", attempt=1, message="exit code 3", allow_failure=True
+    )
+    assert event_document(failed) == {
+        "type": "TaskFailed",
+        "time": "2030-01-01T00:00:00+00:00",
+        "task": "lint",
+        "attempt": 1,
+        "message": "exit code 3",
+        "allowFailure": True,
+    }
+    cancelled = TaskCancelled(
+        run_id="r", time=time, task="t", attempt=1, message="pipeline timeout 1m exceeded"
+    )
+    assert event_document(cancelled)["message"] == "pipeline timeout 1m exceeded"
