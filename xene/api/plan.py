@@ -35,7 +35,7 @@ class StepPlan(StrictModel):
 
     name: str
     run: str
-    # Pipeline, task and step `env`, later layers winning.
+    # The shared container's, pipeline, task and step `env`, later layers winning.
     env: dict[str, str] = Field(default_factory=dict)
     allowFailure: bool = False
     timeoutSeconds: float | None = None
@@ -51,7 +51,7 @@ class TaskPlan(StrictModel):
     workingDir: str | None = None
     memoryBytes: int | None = None
     cpus: float | None = None
-    # Pipeline and task `env`: what the task's container starts with.
+    # The shared container's, pipeline and task `env`: what the task's container starts with.
     env: dict[str, str] = Field(default_factory=dict)
     dependencies: list[str] = Field(default_factory=list)
     timeoutSeconds: float | None = None
@@ -110,7 +110,9 @@ def compile_plan(pipeline: CompilablePipeline) -> RunPlan:
         timeoutSeconds=_seconds(pipeline.timeout),
         sharedContainer=_shared_plan(shared) if shared is not None else None,
         tasks={
-            name: _task_plan(name, task, pipeline.env, shared)
+            # Every exec carries the shared container's env too: a container taken from the warm
+            # pool was started before the run's env was known.
+            name: _task_plan(name, task, {**(shared.env if shared else {}), **pipeline.env}, shared)
             for name, task in pipeline.tasks.items()
         },
         levels=levels,
@@ -164,9 +166,9 @@ def _working_dir(task: TaskSpec, shared: SharedContainerSpec | None) -> str | No
 
 
 def _task_plan(
-    name: str, task: TaskSpec, pipeline_env: dict[str, str], shared: SharedContainerSpec | None
+    name: str, task: TaskSpec, base_env: dict[str, str], shared: SharedContainerSpec | None
 ) -> TaskPlan:
-    task_env = _checked({**pipeline_env, **task.env})
+    task_env = _checked({**base_env, **task.env})
     return TaskPlan(
         name=name,
         image=task.image,

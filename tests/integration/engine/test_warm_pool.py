@@ -215,3 +215,33 @@ async def test_closing_while_the_pool_fills_leaves_nothing_behind(
     await asyncio.sleep(1.0)  # a create still running in a Docker thread would show up by now
 
     assert pool_leftovers(docker_engine, pool) == ([], [])
+
+
+async def test_a_shared_container_may_come_warm_from_the_pool(
+    pooled: DockerExecutor, docker_engine: DockerEngine, busybox_image: str
+) -> None:
+    pool = pool_of(pooled)
+    warm = pooled_containers(docker_engine, pool)
+    observer = RecordingObserver()
+    run = PipelineRunner(
+        pipeline(
+            {
+                "install": {"steps": [step("mkdir -p /opt && echo tool > /opt/tool && hostname")]},
+                "use": {"dependencies": ["install"], "steps": [step("cat /opt/tool; hostname")]},
+                "env": {"steps": [step('echo "$FROM_SHARED"')]},
+            },
+            sharedContainer={"image": busybox_image, "env": {"FROM_SHARED": "yes"}},
+        ),
+        pooled,
+        run_id=f"pool-test.build.{next(_run_numbers)}",
+        observers=[observer],
+    )
+    status = await run.run()
+
+    assert status.phase is RunPhase.SUCCEEDED, status
+    [host] = observer.output("install")
+    assert observer.output("use") == ["tool", host]  # the same container
+    assert host in warm, "the shared container should have come from the pool"
+    # Started before the run was known, it still gives steps the shared container's env.
+    assert observer.output("env") == ["yes"]
+    assert host not in pooled_containers(docker_engine, pool)

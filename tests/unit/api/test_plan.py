@@ -89,6 +89,8 @@ def test_working_directories_under_a_shared_container() -> None:
     assert shared is not None
     assert (shared.image, shared.workingDir, shared.memoryBytes) == ("debian:12", "/src", 1024**3)
     assert shared.env == {"LANG": "C"}
+    # Its env reaches every step too, below the pipeline's, task's and step's own.
+    assert all(task.steps[0].env["LANG"] == "C" for task in plan.tasks.values())
     dirs = {name: task.workingDir for name, task in plan.tasks.items()}
     assert dirs == {"default": "/src", "relative": "/src/sub", "absolute": "/opt/tool"}
 

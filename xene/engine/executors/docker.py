@@ -35,6 +35,7 @@ import docker.errors
 import requests
 from docker.types import Mount
 
+from xene.api.executors import DOCKER
 from xene.api.plan import SharedContainerPlan, StepPlan, TaskPlan
 from xene.backoff import Backoff
 from xene.engine.events import OutputStream
@@ -231,7 +232,7 @@ class DockerExecutor(Executor):
     missing (IfNotPresent).
     """
 
-    name = "docker"
+    name = DOCKER
 
     def __init__(
         self,

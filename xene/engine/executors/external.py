@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from xene.api.executors import EXTERNAL_PREFIX
 from xene.api.plan import TaskPlan
 from xene.engine.executor import Executor, ExecutorError, TaskContext, Workspace
 
@@ -19,7 +20,7 @@ class ExternalExecutor(Executor):
 
     def __init__(self, provider: str) -> None:
         self.provider = provider
-        self.name = f"external:{provider}"
+        self.name = f"{EXTERNAL_PREFIX}{provider}"
 
     def unavailable(self) -> str:
         """Why no run of this provider can start."""

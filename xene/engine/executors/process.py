@@ -19,6 +19,7 @@ import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from xene.api.executors import PROCESS
 from xene.api.plan import SharedContainerPlan, StepPlan, TaskPlan
 from xene.engine.events import OutputStream
 from xene.engine.executor import (
@@ -55,7 +56,7 @@ class ProcessExecutor(Executor):
     named in `inherit_env` from the agent's own environment, plus what the engine passes.
     """
 
-    name = "process"
+    name = PROCESS
 
     def __init__(
         self,
