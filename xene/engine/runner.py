@@ -209,6 +209,8 @@ class PipelineRunner:
         if self._status.phase.finished or self._stop is not None:
             return
         self._stop = stop
+        # Waiting tasks end Cancelled now, and no wait deadline may wake the scheduler again.
+        self._wait_deadlines.clear()
         # Once only: _run_task absorbs exactly one cancellation (see uncancel there).
         for task in list(self._running):
             task.cancel()
@@ -301,7 +303,7 @@ class PipelineRunner:
         self._wait_deadlines = {
             name: started + task.waitTimeoutSeconds
             for name, task in self._plan.tasks.items()
-            if task.waitTimeoutSeconds is not None and task.dependencies
+            if task.waitTimeoutSeconds is not None and task.dependencies and self._stop is None
         }
         async with asyncio.TaskGroup() as group:
             while True:

@@ -101,7 +101,8 @@ class FakeExecutor(Executor):
     """Interprets each step's `run` as `;`-separated fake commands:
 
     `echo TEXT`, `err TEXT` (stderr), `raw HEX` (bytes to stdout), `sleep SECONDS`, `exit CODE`,
-    `hang` (until cancelled), `fail-before-attempt N` (exit 1 while XENE_TASK_ATTEMPT < N),
+    `hang` (until cancelled), `slow-stop SECONDS` (hang, then take that long to stop once
+    cancelled), `fail-before-attempt N` (exit 1 while XENE_TASK_ATTEMPT < N),
     `broken MESSAGE` (raise ExecutorError).
     """
 
@@ -192,6 +193,11 @@ class FakeContext(TaskContext):
                 return int(argument)
             elif verb == "hang":
                 await asyncio.Event().wait()
+            elif verb == "slow-stop":  # hang; once cancelled, take SECONDS to stop
+                try:
+                    await asyncio.Event().wait()
+                finally:
+                    await asyncio.shield(asyncio.sleep(float(argument)))
             elif verb == "fail-before-attempt":
                 if int(env["XENE_TASK_ATTEMPT"]) < int(argument):
                     return 1

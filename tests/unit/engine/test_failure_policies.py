@@ -192,3 +192,29 @@ async def test_a_cancel_does_not_turn_into_wait_timeouts() -> None:
     status = await task
     assert status.phase is RunPhase.CANCELLED
     assert status.tasks["test"].phase is TaskPhase.CANCELLED
+
+
+async def test_a_wait_deadline_passing_while_the_run_stops_does_not_spin_the_scheduler() -> None:
+    spec = pipeline(
+        {
+            "build": {"steps": [step("echo started; slow-stop 0.4")]},
+            "test": {"dependencies": ["build"], "waitTimeout": "100ms", "steps": [step("echo")]},
+        }
+    )
+    observer = RecordingObserver()
+    run = runner(spec, observer=observer)
+    wakes = 0
+    expire = run._expire_waits
+
+    async def counted() -> None:
+        nonlocal wakes
+        wakes += 1
+        await expire()
+
+    run._expire_waits = counted  # type: ignore[method-assign]
+    task = asyncio.create_task(run.run())
+    await observer.wait_for_line("started")
+    run.request_cancel("by alice")  # build takes 0.4s to stop; test's deadline passes meanwhile
+    status = await task
+    assert status.tasks["test"].phase is TaskPhase.CANCELLED
+    assert wakes < 5
