@@ -59,8 +59,13 @@ def event_document(event: RunEvent) -> dict[str, Any]:
 
 
 def status_document(status: PipelineRunStatus) -> bytes:
-    """The agent-owned fields of a status snapshot as compact JSON (phase first)."""
-    data = status.model_dump(mode="json", include=STATUS_FIELDS)
+    """The agent-owned fields of a status snapshot as compact JSON (phase first).
+
+    Fields at their default are left out: the server reads them back as the same defaults, the
+    snapshot is smaller, and a server that predates a field (a task's allowFailure) still reads
+    the snapshots of runs that do not use it.
+    """
+    data = status.model_dump(mode="json", include=STATUS_FIELDS, exclude_defaults=True)
     return json.dumps(data, separators=(",", ":")).encode()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -10,7 +11,9 @@ from tests.unit.agent.runs.helpers import chunks, lines_of, updates
 from tests.unit.engine.fakes import FakeExecutor, pipeline
 from xene.agent.connection import REPORT_CODEC
 from xene.agent.runs.outbox import Outbox
-from xene.agent.runs.reporter import ReportPacing, RunReporter, event_document
+from xene.agent.runs.reporter import ReportPacing, RunReporter, event_document, status_document
+from xene.api.run import PipelineRunStatus, RunPhase, TaskPhase, TaskStatus
+from xene.apiserver.services.run_reports import agent_status
 from xene.engine import PipelineRunner, RunOptions
 from xene.engine.events import TaskCancelled, TaskFailed
 
@@ -116,3 +119,18 @@ def test_the_server_records_why_a_task_ended_and_whether_its_failure_was_allowed
         run_id="r", time=time, task="t", attempt=1, message="pipeline timeout 1m exceeded"
     )
     assert event_document(cancelled)["message"] == "pipeline timeout 1m exceeded"
+
+
+def test_status_snapshots_leave_defaults_out_and_the_server_reads_them_back_whole() -> None:
+    status = PipelineRunStatus(
+        phase=RunPhase.RUNNING,
+        startedAt=datetime(2030, 1, 1, tzinfo=UTC),
+        tasks={
+            "build": TaskStatus(name="build", phase=TaskPhase.RUNNING, attempt=1),
+            "lint": TaskStatus(name="lint", allowFailure=True),
+        },
+    )
+    document = json.loads(status_document(status))
+    assert "allowFailure" not in document["tasks"]["build"]  # what older servers cannot read
+    assert document["tasks"]["lint"]["allowFailure"] is True
+    assert agent_status(document) == status
