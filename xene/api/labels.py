@@ -1,11 +1,10 @@
-"""Labels and label selectors: what a valid key and value are, and which labels a selector matches.
+"""Labels: what a valid key and value are (Kubernetes' syntax), and which labels a mapping
+selector matches.
 
-The one home of these rules (Kubernetes' syntax): validation checks `metadata.labels` and
-`agentSelector` with them, the agent its `--labels`, the scheduler places pipelines with
-`selector_matches`, and the REST API and `xenectl -l` read `labelSelector` with `parse_selector`.
-
-Selectors are equality-based today (`k=v,k2=v2`, as a mapping that must all match); the full
-grammar (`!=`, `in`, `notin`, `key`, `!key`) belongs here too, behind `parse_selector`.
+The one home of these rules: validation checks `metadata.labels`, annotations' keys and
+`agentSelector` with them, the agent its `--labels`, the scheduler and the store's list filter
+match with `selector_matches`. A parser of `labelSelector` / `xenectl -l` expressions (`!=`,
+`in`, `notin`, `key`, `!key`) builds on `label_key_problem` and `label_value_problem`.
 """
 
 from __future__ import annotations
@@ -81,22 +80,6 @@ def parse_labels(text: str) -> dict[str, str]:
             raise ValueError(f"'{item}' is not key=value")
         labels[key.strip()] = value.strip()
     return labels
-
-
-def parse_selector(text: str | None) -> dict[str, str] | None:
-    """A `labelSelector` (`k=v,k2=v2`) as the labels it requires; None for none given.
-
-    Raises ValueError naming the selector when it is not of that form.
-    """
-    if not text:
-        return None
-    selector: dict[str, str] = {}
-    for part in text.split(","):
-        key, sep, value = part.partition("=")
-        if not sep or not key.strip():
-            raise ValueError(f"labelSelector '{text}' is not of the form key=value[,key=value]")
-        selector[key.strip()] = value.strip()
-    return selector
 
 
 def selector_matches(selector: Selector | None, labels: Mapping[str, str]) -> bool:

@@ -10,7 +10,6 @@ from xene.api.labels import (
     label_problem,
     label_value_problem,
     parse_labels,
-    parse_selector,
     selector_matches,
 )
 
@@ -51,14 +50,9 @@ def test_parse_labels_reads_agent_flags() -> None:
         parse_labels("os")
 
 
-def test_selectors_are_parsed_and_matched_in_one_place() -> None:
-    assert parse_selector(None) is None
-    assert parse_selector("") is None
-    selector = parse_selector("os=linux,arch=arm64")
-    assert selector == {"os": "linux", "arch": "arm64"}
+def test_mapping_selectors_match_when_every_label_is_there() -> None:
+    selector = {"os": "linux", "arch": "arm64"}
     assert selector_matches(selector, {"os": "linux", "arch": "arm64", "zone": "b"})
     assert not selector_matches(selector, {"os": "linux"})
     assert selector_matches({}, {"os": "linux"}) and selector_matches(None, {})
     assert format_selector({"os": "linux", "arch": "arm64"}) == "{arch: arm64, os: linux}"
-    with pytest.raises(ValueError, match="labelSelector 'os' is not of the form key=value"):
-        parse_selector("os")
