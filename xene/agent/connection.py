@@ -446,6 +446,9 @@ class ServerConnection:
                     helper.cancel()
                 await asyncio.gather(*helpers, return_exceptions=True)
                 call.cancel()
+                # A call the server ended is not cancelled by cancel(), and its task reading
+                # our messages would wait on this queue for good: end the queue instead.
+                stream.close()
         return welcomed
 
     def _end_call(self, reason: str) -> None:
