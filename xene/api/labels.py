@@ -3,8 +3,8 @@ selector matches.
 
 The one home of these rules: validation checks `metadata.labels`, annotations' keys and
 `agentSelector` with them, the agent its `--labels`, the scheduler and the store's list filter
-match with `selector_matches`. A parser of `labelSelector` / `xenectl -l` expressions (`!=`,
-`in`, `notin`, `key`, `!key`) builds on `label_key_problem` and `label_value_problem`.
+match with `selector_matches`. `xene.api.selectors` parses `labelSelector` / `xenectl -l`
+expressions (`!=`, `in`, `notin`, `key`, `!key`) with these key and value rules.
 """
 
 from __future__ import annotations

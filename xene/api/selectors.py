@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from xene.api.errors import FieldError, Invalid
-from xene.api.validation import label_key_problem, label_value_problem
+from xene.api.labels import label_key_problem, label_value_problem
 
 Operator = Literal["=", "!=", "in", "notin", "exists", "!", ">", "<"]
 
