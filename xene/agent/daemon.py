@@ -80,6 +80,10 @@ class AgentDaemon:
             shutil.rmtree, self.settings.data_dir / "workspaces", ignore_errors=True
         )
         self.outbox.open()
+        if self._sweeps():
+            # The sweep removes every container labelled as this agent's: a run started before
+            # it has listed them would lose its own.
+            self.runs.executors.hold_until_swept()
         disconnect = asyncio.Event()
         try:
             async with asyncio.TaskGroup() as group:
@@ -114,9 +118,12 @@ class AgentDaemon:
         finally:
             disconnect.set()
 
+    def _sweeps(self) -> bool:
+        return self.settings.executor == DOCKER and DOCKER in self.settings.executors
+
     async def _sweep(self) -> None:
         """Remove containers an earlier process of this agent left (killed mid-run)."""
-        if self.settings.executor != DOCKER or DOCKER not in self.settings.executors:
+        if not self._sweeps():
             return
         try:
             await self.runs.executors.sweep()

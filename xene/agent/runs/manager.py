@@ -215,6 +215,8 @@ class RunManager:
             for other in previous:
                 other.runner.request_cancel(f"superseded by attempt {active.attempt}")
                 await other.done.wait()
+            # Not before the start-up sweep has taken what an earlier process left behind.
+            await self.executors.wait_swept()
             reporter = RunReporter(
                 self.outbox,
                 active.run,

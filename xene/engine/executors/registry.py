@@ -12,6 +12,7 @@ processes), and `external:<provider>` ones the external executor of that provide
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -150,6 +151,17 @@ class RunExecutors:
         self.default = default
         self._factories = dict(factories)
         self._created: dict[str, Executor] = {}
+        # Set while no sweep is pending: runs wait for it before they touch an executor.
+        self._swept = asyncio.Event()
+        self._swept.set()
+
+    def hold_until_swept(self) -> None:
+        """Make runs wait (`wait_swept`) until the next `sweep()` has ended."""
+        self._swept.clear()
+
+    async def wait_swept(self) -> None:
+        """Return once no sweep is pending (at once unless `hold_until_swept` was called)."""
+        await self._swept.wait()
 
     def kind_for(self, pipeline_executor: str) -> str | None:
         """The key of the executor that runs a pipeline asking for `pipeline_executor`
@@ -187,13 +199,17 @@ class RunExecutors:
         return executor
 
     async def sweep(self) -> None:
-        """Remove what an earlier process of this agent left behind (Docker containers)."""
-        executor = self.get(self.default) if self.default == DOCKER else None
-        sweep = getattr(executor, "sweep", None)
-        if sweep is not None:
-            removed = await sweep()
-            if removed:
-                log.info("removed %d container(s)/volume(s) left by an earlier run", removed)
+        """Remove what an earlier process of this agent left behind (Docker containers); runs
+        held by `hold_until_swept` go on afterwards, whatever the sweep came to."""
+        try:
+            executor = self.get(self.default) if self.default == DOCKER else None
+            sweep = getattr(executor, "sweep", None)
+            if sweep is not None:
+                removed = await sweep()
+                if removed:
+                    log.info("removed %d container(s)/volume(s) left by an earlier run", removed)
+        finally:
+            self._swept.set()
         # A warm pool fills only after the sweep, which would otherwise take its containers for
         # leftovers; filling now lets the first run start warm too.
         warm_up = getattr(getattr(executor, "factory", None), "start", None)

@@ -158,3 +158,14 @@ async def test_shutdown_stops_running_runs_without_reporting_an_end(agent: Agent
     late = start_command(run_object(5), pipeline_object(HELLO))
     assert agent.manager.handle_command(late) is None
     assert agent.manager.running() == []
+
+
+async def test_runs_wait_for_the_start_up_sweep(agent: Agent) -> None:
+    # The sweep removes every container of this agent: a run must not start before it is done.
+    agent.manager.executors.hold_until_swept()
+    assert agent.manager.handle_command(start_command(run_object(), pipeline_object(HELLO))) is None
+    await asyncio.sleep(0.05)
+    assert agent.executor.opened == [] and agent.manager.phase_of("wf.build.1", 1) is None
+    await agent.manager.executors.sweep()
+    assert await agent.manager.wait_finished("wf.build.1", 1) is RunPhase.SUCCEEDED
+    assert agent.executor.opened == ["t"]
