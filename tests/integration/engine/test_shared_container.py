@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
@@ -15,7 +16,14 @@ from tests.fixtures.docker import DockerEngine
 from tests.unit.engine.fakes import RecordingObserver, pipeline
 from xene.api.run import PipelineRunStatus, RunPhase, StepState, TaskPhase
 from xene.engine import PipelineRunner, RunOptions
-from xene.engine.executors.docker import LABEL_RUN, LABEL_SHARED, DockerExecutor
+from xene.engine.executors.docker import (
+    LABEL_RUN,
+    LABEL_SHARED,
+    ContainerRequest,
+    DockerAPI,
+    DockerExecutor,
+    FreshContainers,
+)
 
 pytestmark = pytest.mark.docker
 
@@ -238,3 +246,41 @@ async def test_a_shared_image_that_does_not_exist_fails_the_run_clearly(
     )
     assert status.tasks["t"].phase is TaskPhase.SKIPPED
     assert_nothing_left(docker_engine, run)
+
+
+async def test_a_container_whose_create_finishes_after_a_cancel_is_removed(
+    docker_engine: DockerEngine, busybox_image: str
+) -> None:
+    # A cancel (of the run, or its timeout) while Docker still creates the container: the create
+    # goes on in its thread and used to leave a container after the run's cleanup had looked.
+    client = docker.DockerClient(base_url=docker_engine.host)
+    api = DockerAPI(client)
+    create = client.api.create_container
+
+    def slow_create(*args: Any, **options: Any) -> Any:
+        time.sleep(0.4)
+        return create(*args, **options)
+
+    client.api.create_container = slow_create  # type: ignore[method-assign]
+    run_id = f"shared-test.cancelled-create.{next(_run_numbers)}"
+    volume = client.volumes.create(labels={LABEL_RUN: run_id})
+    request = ContainerRequest(
+        image=busybox_image,
+        name=f"xene-test-cancelled-{next(_run_numbers)}",
+        labels={LABEL_RUN: run_id},
+        workspace_volume=volume.name,
+        working_dir="/workspace",
+    )
+    try:
+        acquiring = asyncio.create_task(FreshContainers(api).acquire(request))
+        await asyncio.sleep(0.1)
+        acquiring.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await acquiring
+        await asyncio.sleep(0.6)  # past the end of the slow create
+        assert containers_of(docker_engine, run_id) == []
+    finally:
+        for container in containers_of(docker_engine, run_id):
+            container.remove(force=True)
+        volume.remove(force=True)
+        api.close()

@@ -187,24 +187,34 @@ class FreshContainers(ContainerFactory):
     async def acquire(self, request: ContainerRequest) -> str:
         """Create and start a container for `request`."""
         containers = self._api.client.containers
-        # If this is cancelled mid-create, cleanup_run still finds the container by its run label.
-        container = await self._api.checked(
-            f"could not create a container from image '{request.image}'",
-            containers.create,
-            image=request.image,
-            entrypoint=["/bin/sh", "-c", KEEPALIVE_SCRIPT],
-            name=request.name,
-            labels=dict(request.labels),
-            environment=dict(request.env),
-            working_dir=request.working_dir,
-            mounts=[Mount(target=WORKSPACE_PATH, source=request.workspace_volume, type="volume")],
-            network_mode=request.network_mode,
-            mem_limit=request.memory_bytes,
-            nano_cpus=request.nano_cpus,
-            privileged=False,
-            security_opt=["no-new-privileges"],
-            detach=True,
+        creating = asyncio.ensure_future(
+            self._api.checked(
+                f"could not create a container from image '{request.image}'",
+                containers.create,
+                image=request.image,
+                entrypoint=["/bin/sh", "-c", KEEPALIVE_SCRIPT],
+                name=request.name,
+                labels=dict(request.labels),
+                environment=dict(request.env),
+                working_dir=request.working_dir,
+                mounts=[
+                    Mount(target=WORKSPACE_PATH, source=request.workspace_volume, type="volume")
+                ],
+                network_mode=request.network_mode,
+                mem_limit=request.memory_bytes,
+                nano_cpus=request.nano_cpus,
+                privileged=False,
+                security_opt=["no-new-privileges"],
+                detach=True,
+            )
         )
+        try:
+            container = await asyncio.shield(creating)
+        except asyncio.CancelledError:
+            # The create goes on in its thread and may finish after the run's cleanup looked
+            # for the run's containers: wait for it and remove what it made.
+            await complete_despite_cancel(self._discard(creating))
+            raise
         try:
             await self._api.checked(
                 f"could not start a container from image '{request.image}'", container.start
@@ -213,6 +223,13 @@ class FreshContainers(ContainerFactory):
             await complete_despite_cancel(self.release(container.id))
             raise
         return str(container.id)
+
+    async def _discard(self, creating: asyncio.Future[Any]) -> None:
+        try:
+            container = await creating
+        except Exception:
+            return  # nothing was created
+        await self.release(container.id)
 
     async def release(self, container_id: str) -> None:
         """Remove the container and everything running in it."""
