@@ -184,6 +184,9 @@ def test_a_killed_agent_leaves_no_step_running_once_it_is_back(
         assert finished(apiserver, name, agent)["phase"] in ("Cancelled", "Failed")
         wait_until(lambda: agent_containers(docker_engine) == [], 60.0, "no container left")
         assert agent.stop(timeout=30) == 0
+        # Nor a workspace volume (of either attempt), labelled or made by Docker on its own.
+        volumes = [v.name for v in docker_engine.client.volumes.list()]
+        assert [v for v in volumes if v.startswith(f"xene-{name}-")] == []
     finally:
         agent.kill()
 

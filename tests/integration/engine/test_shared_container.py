@@ -73,6 +73,11 @@ def volumes_of(engine: DockerEngine, run_id: str) -> list[Any]:
 def assert_nothing_left(engine: DockerEngine, run: PipelineRunner) -> None:
     assert containers_of(engine, run.run_id) == []
     assert volumes_of(engine, run.run_id) == []
+    # Also none Docker made on its own (unlabelled) for a container mounting a removed volume.
+    named = [
+        v.name for v in engine.client.volumes.list() if v.name.startswith(f"xene-{run.run_id}-")
+    ]
+    assert named == []
 
 
 async def test_what_a_task_installs_outside_the_workspace_is_there_for_its_dependants(
