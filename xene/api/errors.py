@@ -71,6 +71,13 @@ class Unauthenticated(XeneError):
     reason = "Unauthenticated"
 
 
+class Forbidden(XeneError):
+    """The caller is known but may not do this (e.g. a cookie-authenticated write without its
+    CSRF token)."""
+
+    reason = "Forbidden"
+
+
 class Unavailable(XeneError):
     """A backing service (etcd, the server) cannot be reached right now."""
 

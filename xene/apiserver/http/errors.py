@@ -18,6 +18,7 @@ log = logging.getLogger(__name__)
 _CODES: list[tuple[type[errors.XeneError], int]] = [
     (errors.BadRequest, 400),
     (errors.Unauthenticated, 401),
+    (errors.Forbidden, 403),
     (errors.NotFound, 404),
     (errors.AlreadyExists, 409),
     (errors.Conflict, 409),
