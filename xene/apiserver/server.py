@@ -20,6 +20,7 @@ import grpc
 import uvicorn
 
 from xene.api.errors import Unavailable
+from xene.api.run import PipelineRun
 from xene.apiserver.controllers.agents import AgentController
 from xene.apiserver.controllers.base import Controller
 from xene.apiserver.controllers.manager import ControllerManager
@@ -37,6 +38,7 @@ from xene.apiserver.services.health import HealthService
 from xene.apiserver.services.logstore import FileLogStore
 from xene.apiserver.services.notifiers import NotifierHub
 from xene.apiserver.services.objects import ObjectService
+from xene.apiserver.services.run_index import RunIndex
 from xene.apiserver.services.run_reports import RunReportService
 from xene.apiserver.services.runs import RunService
 from xene.apiserver.services.triggers import TriggerService
@@ -95,6 +97,7 @@ class Replica:
     http_socket: socket.socket
     grpc: grpc.aio.Server
     controllers: ControllerManager
+    run_index: RunIndex
     tasks: dict[str, asyncio.Task[None]] = field(default_factory=dict)
 
 
@@ -122,11 +125,13 @@ class ApiServer:
     async def build(self, resources: AsyncExitStack) -> Replica:
         """Connect to etcd and make every part; `resources` closes what needs closing."""
         store = await self._connect(resources)
-        services = await self._services(store, resources)
+        informers = SharedInformers(store)
+        # Every replica serves run lists: its run informer starts here, not with the lead.
+        run_index = RunIndex(informers.kind(PipelineRun), store)
+        services = await self._services(store, run_index, resources)
         http_socket = bind_socket(self.settings.http_address, "HTTP")
         resources.callback(http_socket.close)
         self.http_port = http_socket.getsockname()[1]
-        informers = SharedInformers(store)
         view = ClusterView(informers)
         agents = self._agent_service(store, view)
         grpc_server, self.grpc_port = create_agent_server(
@@ -145,6 +150,7 @@ class ApiServer:
             http_socket=http_socket,
             grpc=grpc_server,
             controllers=self._controllers(store, informers, view, services),
+            run_index=run_index,
         )
 
     async def _connect(self, resources: AsyncExitStack) -> ObjectStore:
@@ -165,7 +171,9 @@ class ApiServer:
         resources.push_async_callback(client.close)
         return ObjectStore(client, prefix=settings.etcd_prefix)
 
-    async def _services(self, store: ObjectStore, resources: AsyncExitStack) -> ApiServices:
+    async def _services(
+        self, store: ObjectStore, run_index: RunIndex, resources: AsyncExitStack
+    ) -> ApiServices:
         settings = self.settings
         runs = RunService(store, history_limit=settings.run_history_limit)
         logs = FileLogStore(settings.logs_dir, max_bytes_per_step=settings.log_max_bytes_per_step)
@@ -181,6 +189,7 @@ class ApiServer:
             webhooks=WebhookService(runs),
             triggers=TriggerService(store),
             agents=AgentAdmin(store),
+            run_index=run_index,
         )
 
     def _agent_service(self, store: ObjectStore, view: ClusterView) -> AgentService:
@@ -241,6 +250,7 @@ class ApiServer:
         tasks = replica.tasks
         tasks["informers"] = group.create_task(replica.informers.run())
         tasks["view"] = group.create_task(replica.view.run())
+        tasks["run_index"] = group.create_task(replica.run_index.run())
         tasks["agents"] = group.create_task(replica.agents.run())
         tasks["http"] = group.create_task(replica.http.serve(sockets=[replica.http_socket]))
         await replica.grpc.start()
@@ -277,5 +287,5 @@ class ApiServer:
         # Agents reconnect to another replica (or to this one restarted) within their lease
         # TTL; their leases are left to run, so they stay Ready meanwhile.
         await replica.grpc.stop(GRPC_GRACE_SECONDS)
-        for name in ("view", "agents", "informers"):
+        for name in ("view", "run_index", "agents", "informers"):
             replica.tasks[name].cancel()

@@ -396,13 +396,16 @@ class EtcdClient:
         prefix: bool = False,
         keys_only: bool = False,
         revision: int = 0,
+        count_only: bool = False,
     ) -> RangeResult:
-        """The key (or every key under it with `prefix`) with the revision of the read."""
+        """The key (or every key under it with `prefix`) with the revision of the read; with
+        `count_only`, only how many there are."""
         start = to_bytes(key)
         request = rpc.RangeRequest(
             key=start,
             range_end=prefix_range_end(start) if prefix else b"",
             keys_only=keys_only,
+            count_only=count_only,
             revision=revision,
             sort_order=rpc.RangeRequest.ASCEND,
             sort_target=rpc.RangeRequest.KEY,
@@ -410,7 +413,8 @@ class EtcdClient:
 
         async def run(stubs: _Stubs, options: _CallOptions) -> RangeResult:
             response = await stubs.kv.Range(request, **options)
-            return RangeResult([_kv(kv) for kv in response.kvs], response.header.revision)
+            kvs = [_kv(kv) for kv in response.kvs]
+            return RangeResult(kvs, response.header.revision, response.count)
 
         return await self._call(run, idempotent=True)
 

@@ -32,10 +32,12 @@ class KeyValue:
 
 @dataclass(frozen=True, slots=True)
 class RangeResult:
-    """Keys read by one range request, and the store revision the read saw."""
+    """Keys read by one range request, and the store revision the read saw; `count` is how
+    many keys the range holds (also when `count_only` left the keys out)."""
 
     kvs: list[KeyValue]
     revision: int
+    count: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,8 +203,10 @@ class KeyValueStore(Protocol):
         prefix: bool = False,
         keys_only: bool = False,
         revision: int = 0,
+        count_only: bool = False,
     ) -> RangeResult:
-        """The key (or every key under it with `prefix`), as of `revision` (0: now)."""
+        """The key (or every key under it with `prefix`), as of `revision` (0: now); with
+        `count_only`, only how many there are (etcd counts without reading any value)."""
         ...
 
     async def put(

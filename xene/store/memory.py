@@ -131,13 +131,17 @@ class MemoryKeyValueStore:
         prefix: bool = False,
         keys_only: bool = False,
         revision: int = 0,
+        count_only: bool = False,
     ) -> RangeResult:
-        """The key (or every key under it with `prefix`), as of `revision` (0: now)."""
+        """The key (or every key under it with `prefix`), as of `revision` (0: now); with
+        `count_only`, only how many there are."""
         self._begin()
         kvs = self._read(_Range.of(key, prefix), revision)
+        if count_only:
+            return RangeResult([], self._revision, len(kvs))
         if keys_only:
             kvs = [replace(kv, value=b"") for kv in kvs]
-        return RangeResult(kvs, self._revision)
+        return RangeResult(kvs, self._revision, len(kvs))
 
     # -- writes ---------------------------------------------------------------------------
 

@@ -206,6 +206,20 @@ class ObjectStore:
             items.append(obj)
         return items, result.revision
 
+    async def count(self, cls: type[Resource]) -> tuple[int, int]:
+        """How many objects of a kind are stored, and the etcd revision of the count (etcd
+        counts without reading a value: a cheap check of a cache against the store)."""
+        counted = await self._kv.range(self.kind_prefix(cls), prefix=True, count_only=True)
+        return counted.count, counted.revision
+
+    async def versions(self, cls: type[Resource]) -> tuple[dict[str, int], int]:
+        """Name → resourceVersion of every object of a kind (keys only, no values sent), and
+        the etcd revision of the read."""
+        prefix = self.kind_prefix(cls)
+        result = await self._kv.get_prefix(prefix, keys_only=True)
+        names = {kv.key.decode()[len(prefix) :]: kv.mod_revision for kv in result.kvs}
+        return names, result.revision
+
     # -- writes ---------------------------------------------------------------------------
 
     async def create(self, obj: T, *, lease: int | None = None) -> T:

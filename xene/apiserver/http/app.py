@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 
 from xene import __version__
 from xene.apiserver.http.agents import build_agent_router
-from xene.apiserver.http.auth import check_bearer
+from xene.apiserver.http.auth import Authenticator, build_session_router
 from xene.apiserver.http.errors import install_error_handlers
 from xene.apiserver.http.objects import build_router
 from xene.apiserver.http.runs import build_run_router
@@ -19,6 +19,7 @@ from xene.apiserver.services.agent_admin import AgentAdmin
 from xene.apiserver.services.health import HealthService
 from xene.apiserver.services.logstore import LogStore
 from xene.apiserver.services.objects import ObjectService
+from xene.apiserver.services.run_index import RunIndex
 from xene.apiserver.services.run_reports import RunReportService
 from xene.apiserver.services.runs import RunService
 from xene.apiserver.services.triggers import TriggerService
@@ -37,6 +38,8 @@ class ApiServices:
     webhooks: WebhookService
     triggers: TriggerService
     agents: AgentAdmin
+    # Run lists come from it when present; without one, from a read of every run.
+    run_index: RunIndex | None = None
 
 
 def create_app(
@@ -65,13 +68,23 @@ def create_app(
     async def version() -> dict[str, str]:
         return {"version": __version__}
 
+    auth = Authenticator(api_token)
+
     async def authenticate(request: Request) -> None:
-        check_bearer(request, api_token)
+        auth.identify(request)
+
+    # Login, logout and whoami must answer callers that have no credentials yet.
+    app.include_router(build_session_router(auth))
 
     # Run, trigger and agent routes first: their GET /pipelineruns (phase filter) and
     # DELETE /pipelineruns|agents/{name} shadow the generic routes.
     runs = build_run_router(
-        services.objects, services.runs, services.logs, services.reports, max_body_bytes
+        services.objects,
+        services.runs,
+        services.logs,
+        services.reports,
+        max_body_bytes,
+        run_index=services.run_index,
     )
     app.include_router(runs, dependencies=[Depends(authenticate)])
     triggers = build_trigger_router(services.objects, services.triggers, services.webhooks)

@@ -9,19 +9,29 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from xene.api.errors import BadRequest, FieldError, Invalid, NotFound
+from xene.api.errors import BadRequest, FieldError, Invalid, NotFound, Unavailable
+from xene.api.meta import API_VERSION
 from xene.api.pipeline import pipeline_object_name
-from xene.api.run import PipelineRun, RunPhase, RunTrigger
+from xene.api.run import PipelineRun, RunPhase, RunTrigger, TriggerKind
 from xene.api.validation import env_name_problem
 from xene.apiserver.http.body import read_capped
-from xene.apiserver.http.objects import list_body, parse_label_selector, watch_stream
+from xene.apiserver.http.objects import parse_label_selector, watch_stream
 from xene.apiserver.services.logstore import LogRecord, LogStore
 from xene.apiserver.services.objects import ObjectService
+from xene.apiserver.services.run_index import (
+    MAX_PAGE_SIZE,
+    RunEntry,
+    RunIndex,
+    RunPage,
+    RunQuery,
+    decode_continue,
+    page_of,
+)
 from xene.apiserver.services.run_reports import RunReportService
 from xene.apiserver.services.runs import RunService
 
@@ -74,6 +84,24 @@ def parse_run_request(raw: bytes) -> dict[str, str]:
     if problems:
         raise Invalid(problems)
     return dict(parameters)
+
+
+def parse_phases(text: str | None) -> frozenset[RunPhase] | None:
+    """The `phase` filter, one phase or several separated by commas."""
+    if not text:
+        return None
+    phases = {parse_phase(part.strip()) for part in text.split(",") if part.strip()}
+    return frozenset(phase for phase in phases if phase is not None) or None
+
+
+def parse_trigger_kind(text: str | None) -> str | None:
+    """The `trigger` filter: a trigger kind; Invalid naming the known kinds otherwise."""
+    if not text:
+        return None
+    kinds = get_args(TriggerKind)
+    if text.lower() not in kinds:
+        raise Invalid([FieldError("trigger", f"'{text}' is not one of {', '.join(kinds)}")])
+    return text.lower()
 
 
 def parse_phase(text: str | None) -> RunPhase | None:
@@ -241,8 +269,10 @@ def build_run_router(
     logs: LogStore,
     reports: RunReportService,
     max_body_bytes: int,
+    run_index: RunIndex | None = None,
 ) -> APIRouter:
-    """The /api/v1 run routes; include it before the generic object routes."""
+    """The /api/v1 run routes; include it before the generic object routes. Lists come from
+    `run_index` when given, else from a read of every run."""
     router = APIRouter(prefix="/api/v1", tags=["runs"])
 
     async def start_run(request: Request, pipeline: str) -> JSONResponse:
@@ -270,23 +300,65 @@ def build_run_router(
         phase: Annotated[str | None, Query()] = None,
         watch: Annotated[bool, Query()] = False,
         resourceVersion: Annotated[int | None, Query(ge=0)] = None,
+        workflow: Annotated[str | None, Query()] = None,
+        pipeline: Annotated[str | None, Query()] = None,
+        trigger: Annotated[str | None, Query()] = None,
+        branch: Annotated[str | None, Query()] = None,
+        commit: Annotated[str | None, Query()] = None,
+        limit: Annotated[int | None, Query(ge=1, le=MAX_PAGE_SIZE)] = None,
+        continue_: Annotated[str | None, Query(alias="continue")] = None,
     ) -> Response:
-        """Runs, newest first, filtered by labels and `phase`; `watch=true` streams changes."""
+        """Runs, newest first, filtered by labels, `phase` (comma-separated), `workflow`,
+        `pipeline`, `trigger` kind, `branch` and `commit` (a prefix); `limit` and `continue`
+        page through them; `watch=true` streams changes."""
         selector = parse_label_selector(labelSelector)
-        wanted = parse_phase(phase)
         if watch:
-            if wanted is not None:
+            if phase:
                 raise BadRequest("phase cannot be combined with watch=true: a run changes phase")
             return StreamingResponse(
                 watch_stream(objects, PipelineRun, selector, resourceVersion),
                 media_type="application/x-ndjson",
             )
-        items, revision = await objects.list(PipelineRun, selector)
-        listed = [run for run in items if isinstance(run, PipelineRun)]
-        if wanted is not None:
-            listed = [run for run in listed if run.status.phase == wanted]
-        listed.sort(key=_newest_first)
-        return JSONResponse(list_body(PipelineRun, list(listed), revision))
+        query = RunQuery(
+            workflow=workflow or None,
+            pipeline=pipeline or None,
+            phases=parse_phases(phase),
+            trigger=parse_trigger_kind(trigger),
+            branch=branch or None,
+            commit=commit or None,
+            labels=selector.matches if selector is not None else None,
+            limit=limit,
+            after=decode_continue(continue_) if continue_ else None,
+        )
+        page = await _run_page(run_index, objects, query)
+        metadata: dict[str, Any] = {"resourceVersion": str(page.revision)}
+        if page.continue_token:
+            metadata["continue"] = page.continue_token
+        if page.remaining is not None:
+            metadata["remainingItemCount"] = page.remaining
+        # The index keeps each run already encoded: the page is joined, not re-serialized.
+        head = json.dumps(
+            {"apiVersion": API_VERSION, "kind": "PipelineRunList", "metadata": metadata}
+        )
+        body = head[:-1].encode() + b',"items":[' + b",".join(r.body for r in page.items) + b"]}"
+        return Response(body, media_type="application/json")
+
+    @router.get("/runhistory")
+    async def run_history(
+        perPipeline: Annotated[int, Query(ge=1, le=100)] = 10,
+        workflow: Annotated[str | None, Query()] = None,
+    ) -> JSONResponse:
+        """The newest `perPipeline` runs of each pipeline, in brief (the web UI's run marks)."""
+        if run_index is None:
+            raise Unavailable("this server keeps no run index: run history is not served")
+        latest, revision = await run_index.latest_per_pipeline(perPipeline, workflow or None)
+        return JSONResponse(
+            {
+                "kind": "RunHistory",
+                "metadata": {"resourceVersion": str(revision)},
+                "pipelines": {name: [run.brief() for run in runs] for name, runs in latest.items()},
+            }
+        )
 
     @router.post("/pipelineruns/{name}/cancel", status_code=202)
     async def cancel_run(name: str) -> JSONResponse:
@@ -344,9 +416,19 @@ def build_run_router(
     return router
 
 
-def _newest_first(run: PipelineRun) -> tuple[float, int]:
-    created = run.metadata.creationTimestamp
-    return (-(created.timestamp() if created else 0.0), -run.spec.number)
+async def _run_page(index: RunIndex | None, objects: ObjectService, query: RunQuery) -> RunPage:
+    """From the run index when the server has one, else from a list of every run."""
+    if index is not None:
+        return await index.page(query)
+    items, revision = await objects.list(PipelineRun)
+    runs = sorted(
+        (RunEntry.of(run) for run in items if isinstance(run, PipelineRun)),
+        key=lambda entry: entry.key,
+    )
+    if query.after is not None:
+        after = query.after
+        runs = [run for run in runs if run.key > after]
+    return page_of(runs, query, revision)
 
 
 def _check_names(run: PipelineRun, task: str | None, step: str | None) -> None:
