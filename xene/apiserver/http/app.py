@@ -1,4 +1,4 @@
-"""The FastAPI application: health probes, the object routes, auth and error mapping."""
+"""The FastAPI application: health probes, the object routes, auth, error mapping, the web UI."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from xene.apiserver.http.errors import install_error_handlers
 from xene.apiserver.http.objects import build_router
 from xene.apiserver.http.runs import build_run_router
 from xene.apiserver.http.triggers import build_trigger_router
+from xene.apiserver.http.ui import build_ui_router, install_docs
 from xene.apiserver.http.webhooks import build_webhook_router
 from xene.apiserver.services.agent_admin import AgentAdmin
 from xene.apiserver.services.health import HealthService
@@ -50,8 +51,9 @@ def create_app(
     identity: str = "",
 ) -> FastAPI:
     """Assemble the REST API around its services."""
-    app = FastAPI(title="Xene API", version=__version__)
+    app = FastAPI(title="Xene API", version=__version__, docs_url=None, redoc_url=None)
     install_error_handlers(app)
+    install_docs(app)
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:
@@ -94,4 +96,6 @@ def create_app(
     app.include_router(objects, dependencies=[Depends(authenticate)])
     # Signed by the sender (HMAC), not by the API token.
     app.include_router(build_webhook_router(services.webhooks, max_body_bytes))
+    # The page shell and its scripts hold no data: every datum comes through /api/v1.
+    app.include_router(build_ui_router())
     return app
