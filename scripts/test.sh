@@ -14,6 +14,8 @@ command -v dockerd >/dev/null 2>&1 || need_apt+=(docker.io)
 # xenectl's completion tests source its scripts in each shell it supports.
 command -v zsh >/dev/null 2>&1 || need_apt+=(zsh)
 command -v fish >/dev/null 2>&1 || need_apt+=(fish)
+# The web UI's tests drive Debian's Chromium headless through Playwright (no browser download).
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 if [ ${#need_apt[@]} -gt 0 ]; then
   say "installing ${need_apt[*]}"
   if [ "$(id -u)" -ne 0 ]; then sudo_cmd=sudo; else sudo_cmd=; fi
@@ -33,6 +35,9 @@ export PATH="$root/.venv/bin:$PATH"
 say "starting dockerd"
 eval "$(bash scripts/start-dockerd.sh)"
 export XENE_REQUIRE_DOCKER=1
+export XENE_REQUIRE_BROWSER=1
+export XENE_UI_ARTIFACTS="$root/test-output/ui-failures"
+rm -rf "$XENE_UI_ARTIFACTS"
 bash scripts/build-test-image.sh
 
 say "ruff"
@@ -48,4 +53,10 @@ if [ -f scripts/check-proto.sh ]; then
 fi
 
 say "pytest"
-python -m pytest -q -p no:cacheprovider "$@"
+status=0
+python -m pytest -q -p no:cacheprovider "$@" || status=$?
+if [ -d "$XENE_UI_ARTIFACTS" ] && [ -n "$(ls -A "$XENE_UI_ARTIFACTS")" ]; then
+  say "screenshots of failed browser tests in $XENE_UI_ARTIFACTS"
+  ls -l "$XENE_UI_ARTIFACTS"
+fi
+exit "$status"

@@ -7,4 +7,5 @@ pytest_plugins = [
     "tests.fixtures.agents",
     "tests.fixtures.etcd_cluster",
     "tests.fixtures.memory_store",
+    "tests.fixtures.browser",
 ]
