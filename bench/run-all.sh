@@ -15,10 +15,12 @@ out="bench/results/$(date -u +%Y%m%dT%H%M%SZ).jsonl"
 scale_args=()
 memory_args=()
 latency_args=()
+ui_args=()
 if [[ ${1:-} == "--quick" ]]; then
   scale_args=(--agents 100 --pipelines 1000 --kill 10)
   memory_args=(--pipelines 1000 --agents 10)
   latency_args=(--repeat 10)
+  ui_args=(--pipelines 20 --repeat 20)
 fi
 
 run() {
@@ -30,6 +32,7 @@ run bench.scale "${scale_args[@]}"
 run bench.memory "${memory_args[@]}"
 run bench.dag
 run bench.cli_startup
+run bench.ui "${ui_args[@]}"
 # Docker figures are skipped inside when no engine answers; the process executor's are not.
 run bench.latency "${latency_args[@]}"
 if "$python" -c 'import docker; docker.from_env(timeout=5).ping()' >/dev/null 2>&1; then
