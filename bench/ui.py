@@ -27,7 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -35,6 +35,7 @@ from typing import Any
 
 import httpx
 import uvicorn
+from fastapi import FastAPI
 
 from bench.harness import ApiServer, Cluster, emit, free_port
 from xene.api.meta import ObjectMeta
@@ -49,16 +50,19 @@ from xene.api.run import (
     TaskStatus,
 )
 from xene.api.validation import validate_object
-from xene.apiserver.http.app import create_app
+from xene.apiserver.http.app import ApiServices, create_app
 from xene.apiserver.http.ui import UI_DIR
 from xene.apiserver.services.agent_admin import AgentAdmin
 from xene.apiserver.services.health import HealthService
 from xene.apiserver.services.logstore import FileLogStore
 from xene.apiserver.services.objects import ObjectService
 from xene.apiserver.services.run_index import RunIndex
+from xene.apiserver.services.run_reports import RunReportService
 from xene.apiserver.services.runs import RunService
 from xene.apiserver.services.triggers import TriggerService
+from xene.apiserver.services.webhooks import WebhookService
 from xene.store.objects import ObjectStore
+from xene.store.shared_informers import SharedInformers
 
 CHROMIUM_FLAGS = [
     "--headless",
@@ -246,28 +250,45 @@ async def request_figures(client: httpx.AsyncClient, prefix: str, repeat: int) -
     return figures
 
 
+@contextlib.asynccontextmanager
+async def app_alone(endpoint: str) -> AsyncIterator[FastAPI]:
+    """The REST app on `endpoint`'s etcd with its services and run index (and its informer),
+    built as the apiserver builds them, but none of the apiserver's controllers or agents."""
+    store = await ObjectStore.connect(endpoint)
+    informers = SharedInformers(store)
+    index = RunIndex(informers.kind(PipelineRun), store)
+    runs = RunService(store)
+    logs = FileLogStore(Path(tempfile.mkdtemp(prefix="xene-bench-logs-")))
+    services = ApiServices(
+        objects=ObjectService(store),
+        health=HealthService(store),
+        runs=runs,
+        logs=logs,
+        reports=RunReportService(store, runs, logs),
+        webhooks=WebhookService(runs),
+        triggers=TriggerService(store),
+        agents=AgentAdmin(store),
+        run_index=index,
+    )
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(informers.run()), group.create_task(index.run())]
+            try:
+                yield create_app(services)
+            finally:
+                for task in tasks:
+                    task.cancel()
+    finally:
+        await store.close()
+
+
 async def in_process_figures(endpoint: str, repeat: int) -> dict[str, Any]:
     """The REST app with its run index on the same etcd, called in this process: the server
     time of the UI's requests alone, without the network or the apiserver's controllers."""
-    store = await ObjectStore.connect(endpoint)
-    index = RunIndex(store)
-    following = asyncio.create_task(index.run())
-    try:
-        app = create_app(
-            ObjectService(store),
-            HealthService(store),
-            triggers=TriggerService(store),
-            agents=AgentAdmin(store),
-        )
-        app.state.run_index = index
+    async with app_alone(endpoint) as app:
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
             return await request_figures(client, "server", repeat)
-    finally:
-        following.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await following
-        await store.close()
 
 
 async def http_figures(url: str, repeat: int) -> dict[str, Any]:
@@ -414,28 +435,11 @@ def _browser_figures(
 
 
 async def serve_app(endpoint: str, port: int) -> None:
-    """The REST app with its run index on uvicorn, and nothing else of the apiserver: what
-    `--serve-app` runs in a process of its own for the browser to load."""
-    store = await ObjectStore.connect(endpoint)
-    index = RunIndex(store)
-    following = asyncio.create_task(index.run())
-    try:
-        app = create_app(
-            ObjectService(store),
-            HealthService(store),
-            triggers=TriggerService(store),
-            agents=AgentAdmin(store),
-        )
-        app.state.run_index = index
-        app.state.runs = RunService(store)
-        app.state.logs = FileLogStore(Path(tempfile.mkdtemp(prefix="xene-bench-logs-")))
+    """`app_alone` on uvicorn: what `--serve-app` runs in a process of its own for the
+    browser to load."""
+    async with app_alone(endpoint) as app:
         config = uvicorn.Config(app, port=port, log_level="warning", lifespan="off")
         await uvicorn.Server(config).serve()
-    finally:
-        following.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await following
-        await store.close()
 
 
 class AppAlone:
